@@ -1,0 +1,70 @@
+"""Kernel figures (run: .venv/bin/python -m pytest tests/bench -m bench -s).
+
+Reports, never asserts on time: MicroPython fuel per channel-step (exact and
+repeatable), CPython microseconds per step, and the largest |c_fixed - c_float|
+over the reference sweep.  docs/kairos.md quotes these numbers.
+"""
+import numpy as np
+import pytest
+from kairos import Channel
+from mp import MicroPython
+from reference import reference
+from signals import sine
+from test_micropython import fuel_per_step
+
+pytestmark = pytest.mark.bench
+
+# Conversion to an ESP32 estimate (an assumption, to calibrate on a board):
+# one unit of fuel is one WebAssembly instruction, taken as one native
+# instruction of the same C interpreter; an ESP32 at 240 MHz runs that
+# interpreter at about 0.5 instructions per cycle (flash cache, branches),
+# so about 120 million fuel per second.
+ESP32_FUEL_PER_S = 120e6
+
+
+@pytest.mark.parametrize("K", [4, 8])
+@pytest.mark.parametrize("omega", [0, 8192])
+def test_micropython_fuel_per_step(K, omega, record_property):
+    vm = MicroPython()
+    fuel = fuel_per_step(vm, K, omega)
+    vm.close()
+    record_property("fuel_per_step", fuel)
+    print(f"\nK={K} omega={omega}: {fuel:,.0f} fuel/step; "
+          f"ESP32 estimate {ESP32_FUEL_PER_S / fuel:,.0f} channel-steps/s")
+
+
+@pytest.mark.parametrize("K", [4, 8])
+def test_cpython_step(benchmark, K):
+    lags = tuple(2 ** (i + 1) for i in range(K))
+    u = sine(1000, 24, 0.4, snr_db=20)
+    ch = Channel(lags=lags, s=8, s0=2)
+    step = ch.step
+
+    def run():
+        for x in u:
+            step(x)
+
+    benchmark(run)
+    us = benchmark.stats.stats.mean / len(u) * 1e6
+    benchmark.extra_info["us_per_step"] = us
+    print(f"\nCPython K={K}: {us:.2f} us per channel-step")
+
+
+def test_max_error_over_sweep():
+    worst = 0.0
+    for s in (6, 8, 10):
+        for s0 in (0, 2, 4):
+            for period in (8, 24, 100, 256):
+                for amp in (0.05, 1.0):
+                    for snr in (None, 10):
+                        lags = (2, 4, 8, 16) if period < 64 else (8, 32, 64, 128)
+                        u = sine(8 * 2**s + 1000, period, amp, snr_db=snr, seed=s + s0)
+                        ch = Channel(lags=lags, s=s, s0=s0)
+                        rows = []
+                        for x in u:
+                            ch.step(x)
+                            rows.append(list(ch.coh))
+                        cr, _, _ = reference(u, lags, s, s0)
+                        err = np.abs(np.array(rows) / 32768 - cr)[8 * 2**s :].max()
+                        worst = max(worst, err)
+    print(f"\nmax |c_fixed - c_float| over 144 sweep cases: {worst:.4f}")
