@@ -168,7 +168,7 @@ def run(
     rate_hz: float = 50.0,
     seconds: float | None = None,
     seed: int = 0,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     fast: bool = False,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -178,8 +178,11 @@ def run(
     ``seconds`` is the length of signal to process (``None``: until Ctrl-C).
     Unless ``fast`` is set, samples are paced in real time at ``rate_hz``.
     Time stamps are the start time plus signal time, so they follow the wall
-    clock in real time and stay meaningful with ``fast``.
+    clock in real time and stay meaningful with ``fast``. ``out`` defaults to
+    the current ``sys.stdout`` (looked up at call time, so capture works).
     """
+    if out is None:
+        out = sys.stdout
     if channels < 1:
         raise ValueError("channels must be at least 1")
     if not rate_hz > 0:
@@ -210,7 +213,9 @@ def run(
         bar = full * filled + empty * (BAR_WIDTH - filled)
         state = "COLLAPSED" if ch.collapsed else ""
         ms = _fmt_ms(lag * 1000.0 / rate_hz)
-        return f"{labels[i]} c={c:4.2f} {tau}={lag:>3} ({ms:>4} ms) {bar} {state}".rstrip()
+        # T > 0: the signal repeats after the lag; T < 0: it inverts (half a period)
+        kind = "inv" if ch.t_re < 0 else "rep"
+        return f"{labels[i]} c={c:4.2f} {tau}={lag:>3} {kind} ({ms:>4} ms) {bar} {state}".rstrip()
 
     tick = 0
     while total is None or tick < total:

@@ -77,7 +77,8 @@ def test_bad_constructor_arguments_name_the_argument(kwargs, name):
 
 
 @pytest.mark.parametrize(
-    "args,name", [((2**29, 1, 0), "offset"), ((0, 0, 0), "mul"), ((0, 1, 15), "shift"), ((0, 1.5, 0), "mul")]
+    "args,name",
+    [((2**29, 1, 0), "offset"), ((0, 0, 0), "mul"), ((0, 1, 15), "shift"), ((0, 1.5, 0), "mul")],
 )
 def test_bad_normalizer_arguments_name_the_argument(args, name):
     with pytest.raises(ValueError) as e:

@@ -74,9 +74,8 @@ def test_step_allocates_nothing(mpy, K, omega):
     lags = tuple(2**i + i for i in range(K))
     mpy.run("from kairos import Channel")
     send_samples(mpy, samples)
-    mpy.run(
-        "ch = Channel(lags=%r, s=6, s0=1, omega=%d)\ngains = array('b', bytes(len(sig)))" % (lags, omega)
-    )
+    mpy.run("ch = Channel(lags=%r, s=6, s0=1, omega=%d)" % (lags, omega))
+    mpy.run("gains = array('b', bytes(len(sig)))")
     body = """
 st = ch.step
 for i in range(len(sig)):
@@ -95,7 +94,8 @@ for i in range(len(sig)):
 
 def test_extreme_inputs_allocate_nothing(mpy):
     mpy.run("from kairos import Channel, Normalizer\nch = Channel(lags=(1, 2, 3), s=4, s0=0)")
-    mpy.run("big = [2**31, -(2**31), 10**12, -(10**12), 16384, -16384, 0]\nnm = Normalizer(100, 7, 3)")
+    mpy.run("big = [2**31, -(2**31), 10**12, -(10**12), 16384, -16384, 0]")
+    mpy.run("nm = Normalizer(100, 7, 3)")
     body = """
 st = ch.step
 for i in range(3000):

@@ -102,7 +102,7 @@ def _check_lags(lags):
     try:
         lags = tuple(lags)
     except TypeError:
-        raise ValueError("lags must be a sequence of ints, got %r" % (lags,))
+        raise ValueError("lags must be a sequence of ints, got %r" % (lags,)) from None
     if not 1 <= len(lags) <= 8:
         raise ValueError("lags must hold 1..8 lags, got %d" % len(lags))
     prev = 0
