@@ -117,7 +117,8 @@ class Link:
         delay = base - (base >> 2) + self._rand() % (1 + (base >> 1))
         self._attempt += 1
         if self._attempt <= 3 or self._attempt % 10 == 0:
-            self.say("link %s down (%s); retry %d in %d ms" % (self.name, err, self._attempt, delay))
+            self.say("link %s down (%s); retry %d in %d ms"
+                     % (self.name, err, self._attempt, delay))
         self._retry_at = ticks_add(self.clock.ms(), delay)
 
     def _accept(self, msg, node):
