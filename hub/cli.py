@@ -45,12 +45,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_boards(args: argparse.Namespace) -> int:
+    from hub import boards
+
+    try:
+        if args.action == "check":
+            for path in args.files:
+                try:
+                    boards.check_file(path)
+                except boards.BoardError as exc:
+                    raise CliError(f"{path}: {exc}") from None
+                print(f"ok: {path}")
+            return 0
+        for name in boards.list_boards():
+            b = boards.load_board(name)
+            sensors = ",".join(f"{s['name']}({s['kind']})" for s in b["sensors"])
+            print(f"{name:<13} {b['runtime']:<11} {','.join(b['transports']):<15} "
+                  f"{b['title']}\n{'':<13} sensors: {sensors}")
+    except boards.BoardError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"{PROG} {__version__}")
     return 0
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "boards": cmd_boards,
     "demo": cmd_demo,
     "version": cmd_version,
 }
@@ -81,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--fast", action="store_true", help="do not sleep between samples (for tests)"
     )
+
+    boards = sub.add_parser("boards", help="list the board definitions, or check files")
+    actions = boards.add_subparsers(dest="action", metavar="ACTION")
+    check = actions.add_parser("check", help="validate board definition or node config files")
+    check.add_argument("files", nargs="+", metavar="FILE")
 
     sub.add_parser("version", help="print the version")
     return parser
