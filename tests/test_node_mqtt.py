@@ -10,7 +10,7 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from broker import Mosquitto
+from broker import Mosquitto, mosquitto  # noqa: F401 (fixture)
 from kairos import wire
 from nodeharness import sim_board, stage
 
@@ -110,7 +110,7 @@ def test_reports_survive_a_broker_restart(tmp_path):
         broker.cleanup()
 
 
-def test_last_will_and_retained_hello(tmp_path, mosquitto):
+def test_last_will_and_retained_hello(tmp_path, mosquitto):  # noqa: F811
     hub = Hub(mosquitto, client_id="will-watch")
     proc = start_node(tmp_path, mosquitto)
     try:
