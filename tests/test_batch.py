@@ -224,6 +224,22 @@ def test_validation_matches_channel(kw):
         Bank(0)
 
 
+def test_defaults_match_channel():
+    """Bank and Channel spell out the same keyword defaults (one _config checks both)."""
+    import inspect
+
+    def defaults(cls):
+        ps = inspect.signature(cls).parameters.values()
+        return {p.name: p.default for p in ps if p.default is not inspect.Parameter.empty}
+
+    want = defaults(Channel)
+    assert want.pop("on_event") is None
+    assert defaults(Bank) == want
+    bank, ch = Bank(1), Channel()
+    for name in want:
+        assert getattr(bank, name) == getattr(ch, name)
+
+
 def test_isqrt_matches_fixmath():
     rng = np.random.default_rng(0)
     r = np.arange(1, 32768, dtype=np.int64)

@@ -31,13 +31,18 @@ event).
 
 Gain changes (rare) rescale only the channels concerned.  Python's and
 numpy's >> and // on int64 both floor, so the integer maths is the scalar's.
+
+Files: this module holds Bank (state, run(), steps 1-2 and the read-backs);
+_batch_math.py step 3 (dominant), isqrt, _c2q15 and the chunk buffers;
+_batch_state.py the gain rescaling and the collapse state machine.
 """
 from collections import namedtuple
 
 import numpy as np
 
+from . import _batch_state
+from ._batch_math import Workspace, _c2q15, dominant, isqrt
 from .channel import (
-    _C2_MAX,
     _D_MAX,
     _E_FLOOR,
     _E_QUIET,
@@ -45,39 +50,17 @@ from .channel import (
     _TICK_MASK,
     Q14,
     _check,
-    _check_lags,
+    _config,
 )
 from .fixmath import sin_table
+
+__all__ = ["Bank", "Result", "isqrt"]
 
 Result = namedtuple("Result", "c2 k ev")
 
 _I64 = np.int64
-_F64 = np.float64
 _CHUNK_ELEMS = 1 << 16  # T * K * n per chunk, so the chunk's arrays stay in cache
 _NEVER = 1 << 62  # a "last loud sample" that never starts a quiet run
-_RING_SHIFT = np.array([1, 2], dtype=np.int64)[:, None, None]  # d ring, e ring
-
-
-def isqrt(v):
-    """floor(sqrt(v)) elementwise for integers 0 <= v < 2**52 (0 for v <= 0).
-
-    Equal to kairos.fixmath.isqrt on its domain: the float root is within
-    one of the answer, and the two corrections make it exact.
-    """
-    v = np.asarray(v, dtype=_I64)
-    x = np.sqrt(np.maximum(v, 0).astype(_F64)).astype(_I64)
-    x -= x * x > v
-    x += (x + 1) * (x + 1) <= v
-    return np.where(v > 0, x, 0)
-
-
-def _c2q15(t2, el, e, sh):
-    """channel._c2q15 elementwise over int arrays (for the read-backs)."""
-    q, rem = np.divmod(t2, el)
-    r = (rem << 15) // el
-    c2 = ((q << sh) + (r << (sh - 15))) // e
-    c2[q >= (e >> (sh - 15))] = _C2_MAX
-    return c2
 
 
 class Bank:
@@ -101,13 +84,8 @@ class Bank:
         dwell=4,
     ):
         self.n = _check("n", n, 1, 1 << 24)
-        self.lags = _check_lags(lags)
-        self.s = _check("s", s, 4, 12)
-        self.s0 = _check("s0", s0, 0, 6)
-        self.omega = _check("omega", omega, 0, 65535)
-        self.ic = _check("ic", ic, 1, _C2_MAX)
-        self.hysteresis = _check("hysteresis", hysteresis, 0, ic - 1)
-        self.dwell = _check("dwell", dwell, 1, 1 << 20)
+        (self.lags, self.s, self.s0, self.omega, self.ic, self.hysteresis,
+         self.dwell) = _config(lags, s, s0, omega, ic, hysteresis, dwell)
         K = len(self.lags)
         size = 2
         while size < self.lags[-1] + 1:
@@ -171,7 +149,7 @@ class Bank:
         c2 = np.empty((self.n, m), np.int32)
         k = np.empty((self.n, m), np.int8)
         if self._ws is None:
-            self._ws = _Workspace(self._T, len(self.lags), self.n, self.omega != 0)
+            self._ws = Workspace(self._T, len(self.lags), self.n, self.omega != 0)
         ws = self._ws
         for a in range(0, m, self._T):
             b = min(m, a + self._T)
@@ -179,7 +157,7 @@ class Bank:
             np.clip(U[:, a:b].T, -Q14, Q14, out=X)  # (T, n), time-major
             self._derivative(X)
             self._recur(X, ws)
-            C2, KB = self._dominant(b - a, ws)
+            C2, KB = dominant(self, b - a, ws)
             np.copyto(c2[:, a:b], C2.T, casting="unsafe")
             np.copyto(k[:, a:b], KB.T)
         if m:
@@ -301,198 +279,10 @@ class Bank:
         self._t = (self._t + T) & _TICK_MASK
         self._ab = ab_prev.copy()
 
-    def _gain_down(self, sel, d, sq, ab_prev, i):
-        """Drop the gain of channels sel until |d| < 2**13, rescaling as
-        channel._rescale(False, ...) does once per bit; returns the rescaled
-        copy of ab_prev (AB[t - 1] stays as it was, for _dominant).
-
-        The shifts compose, and the floor of 4 on the energy ring is applied
-        where it is read instead: max(max(x >> 2, 4) >> 2, 4) ==
-        max(x >> 4, 4) == max(max(x, 4) >> 4, 4).  No gain rise can come
-        between (it needs a quiet run of a whole ring, which rewrites every
-        ring entry), except on entries written since, which _gain_up floors.
-        """
-        ds = d[sel]
-        # Bits to drop until -8192 < d >> ns < 8192: bit_length(|d|) - 13, and
-        # one more where that leaves exactly -8192 (d < 0 needs |d| <= 8191 << ns).
-        ns = np.frexp(ds)[1] - 13
-        ns += (ds >> ns) == -_D_MAX
-        ns2 = ns << 1
-        if 4 * len(sel) > self.n:  # many (the first loud samples): shift in place
-            sh = np.zeros((2, 1, self.n), _I64)
-            sh[0, 0, sel] = ns
-            sh[1, 0, sel] = ns2
-            np.right_shift(self._ring, sh, out=self._ring)  # d itself is ring row w
-            ab_prev = ab_prev >> sh[1]
-        else:
-            self._ring[:, :, sel] >>= ns * _RING_SHIFT  # d itself is ring row w
-            ab_prev = ab_prev.copy()
-            ab_prev[:, :, sel] >>= ns2  # the lags and A_E
-        ds >>= ns
-        sq[sel] = ds * ds
-        self._g3[sel] -= ns
-        self._loud[sel] = i - 1  # quiet = 0 before this sample counts
-        return ab_prev
-
-    def _gain_up(self, sel, ab_prev, ab_new, prod, cs, i):
-        """Raise the gain of channels sel by one bit, as channel._rescale(True,
-        ...) after the ring write and the A_E update, in place in ab_new.
-
-        Their lag accumulators are redone from the rescaled ab_prev: the
-        scalar loop multiplies the unshifted d by the shifted ring, so the
-        products (prod = d * d_lag) count twice.
-        """
-        K = len(self.lags)
-        s, S = self.s, self.s - 3
-        r = self._ring[:, :, sel]  # d ring << 1, e ring (floored) << 2; e is row w
-        np.maximum(r[1], _E_FLOOR, out=r[1])
-        r <<= _RING_SHIFT
-        self._ring[:, :, sel] = r
-        ab_new[0, K, sel] <<= 2  # A_E after its update
-        a = ab_prev[:, :K, sel] << 2
-        pr = prod[:K, sel] << 1
-        x = pr >> S if cs is None else ((pr >> 10) * cs) >> (S + 4)
-        a += x - (a >> s)
-        ab_new[:, :K, sel] = a
-        self._g3[sel] += 1
-        self._loud[sel] = i
-
-    def _dominant(self, T, ws):
-        """Per sample: the dominant lag k* and its c^2 in Q15, as float64 arrays
-        of exact integers, shape (T, n).
-
-        y_k = |t_k|^2 // e_lag,k; lags are scanned in order and a longer one
-        wins only with y > bar = y* + (y* >> 6) of the best so far.
-        """
-        K, n = len(self.lags), self.n
-        AB, EL = ws.AB[:T], ws.EL[:T]
-        t2, y, yb, ELf = ws.t2[:T], ws.y[:T], ws.yb[:T], ws.ELf[:T]
-        if self.omega:
-            np.right_shift(AB, 15, out=AB)  # |T|^2 in halves: below 2**30
-            tb = ws.tb[:T]
-            np.copyto(tb, AB[:, :, :K])  # to float64: exact from here on
-            np.multiply(tb, tb, out=tb)
-            np.add(tb[:, 0], tb[:, 1], out=t2)
-            sh = 17
-        else:
-            A = AB[:, 0, :K]
-            np.right_shift(A, 14, out=A)
-            np.copyto(t2, A)
-            np.multiply(t2, t2, out=t2)
-            sh = 15
-        np.maximum(EL, _E_FLOOR, out=ELf)
-        np.divide(t2, ELf[:, :K], out=y)
-        np.floor(y, out=y)
-        np.multiply(y, 65.0 / 64, out=yb)  # y + (y >> 6) == floor(y * 65 / 64)
-        np.floor(yb, out=yb)  # bar if lag k were the best
-        E = ELf[:, K]
-        bar, KB, kt, upd, bt = ws.bar[:T], ws.KB[:T], ws.kt[:T], ws.upd[:T], ws.r[:T]
-        bar[:] = yb[:, 0]
-        KB[:] = 0
-        for k in range(1, K):
-            # bar only grows and k beats every earlier index, so where()
-            # becomes max() (branch-free, unlike a masked copy).
-            np.greater(y[:, k], bar, out=upd)
-            np.multiply(yb[:, k], upd, out=bt)
-            np.maximum(bar, bt, out=bar)
-            np.multiply(upd, k, out=kt)
-            np.maximum(KB, kt, out=KB)
-        # The winner's y (= q of _c2q15), t2 and e_lag, by flat index.
-        q, T2, EL2, ix = ws.q[:T], ws.T2[:T], ws.EL2[:T], ws.ix[:T]
-        np.multiply(KB, n, out=ix)
-        ix += ws.base[:T]
-        np.take(y.reshape(-1), ix, out=q, mode="clip")
-        np.take(t2.reshape(-1), ix, out=T2, mode="clip")
-        ix += ws.row[:T]  # EL has K + 1 rows per sample
-        np.take(ELf.reshape(-1), ix, out=EL2, mode="clip")
-        # _c2q15(T2, EL2, E, sh), with q = T2 // EL2 = y* already at hand.
-        r, c2 = ws.r[:T], ws.c2[:T]
-        np.multiply(q, EL2, out=r)
-        np.subtract(T2, r, out=r)  # t2 - q * el, below el < 2**15
-        r *= 32768.0
-        r /= EL2
-        np.floor(r, out=r)
-        if sh == 17:
-            r *= 4.0
-        np.multiply(q, float(1 << sh), out=c2)
-        c2 += r
-        c2 /= E
-        np.floor(c2, out=c2)
-        if sh == 17:
-            np.multiply(E, 0.25, out=r)
-            np.floor(r, out=r)  # e >> 2
-            np.greater_equal(q, r, out=upd)
-        else:
-            np.greater_equal(q, E, out=upd)
-        np.copyto(c2, float(_C2_MAX), where=upd)
-        return c2, KB
-
-    def _collapse(self, C2):
-        """Events from the collapse state machine over C2 (n, m), in blocks of
-        columns (the state carries over)."""
-        n, m = C2.shape
-        EV = np.zeros((n, m), np.int8)
-        Tc = self._Tc
-        if self._cbuf is None:
-            self._cbuf = (np.empty((n, Tc), bool), np.empty((n, Tc), bool))
-        for a in range(0, m, Tc):
-            b = min(m, a + Tc)
-            self._collapse_block(C2[:, a:b], EV[:, a:b])
-        return EV
-
-    def _collapse_block(self, C2, EV):
-        """One block, jumping from event to event.
-
-        Not collapsed, `run` counts samples at c2 >= ic in a row and collapse
-        is entered where it reaches dwell; collapsed, it is left at the first
-        c2 < ic - h.  That sample is below ic too, so after leaving, run is
-        the plain run length again.  Only channels with a sample that could
-        change their state are looked at.
-        """
-        n, m = C2.shape
-        run, coll, dw = self._run, self._coll, self.dwell
-        ge = np.greater_equal(C2, self.ic, out=self._cbuf[0][:, :m])
-        lt = np.less(C2, self.ic - self.hysteresis, out=self._cbuf[1][:, :m])
-        live = np.flatnonzero(np.where(coll, lt.any(axis=1), ge.any(axis=1)))
-        run_in = run[live]
-        run[:] = 0  # the rest: collapsed throughout, or below ic somewhere
-        if not len(live):
-            return
-        ge = ge[live]
-        lt = lt[live]
-        nl = len(live)
-        cs = np.cumsum(ge, axis=1, dtype=_I64)  # samples at >= ic in 0..t
-        # full[t]: run (counting run_in before the block) >= dwell at t
-        full = np.empty((nl, m), bool)
-        if dw <= m:
-            np.equal(cs[:, dw - 1], dw, out=full[:, dw - 1])
-            np.equal(cs[:, dw:] - cs[:, : m - dw], dw, out=full[:, dw:])
-        j = min(dw - 1, m)
-        if j:
-            tt = np.arange(1, j + 1, dtype=_I64)
-            full[:, :j] = (cs[:, :j] == tt) & (tt + run_in[:, None] >= dw)
-        # Flat positions row * m + t of the candidate samples, for searchsorted.
-        end = nl * m
-        p_in = np.append(np.flatnonzero(full), end)
-        p_out = np.append(np.flatnonzero(lt), end)
-        base = np.arange(nl, dtype=_I64) * m
-        pos = base.copy()  # first sample not decided yet, as a flat position
-        c = coll[live]
-        rows = np.arange(nl)
-        while len(rows):
-            key = pos[rows]
-            cr = c[rows]
-            v = np.where(cr, p_out[np.searchsorted(p_out, key)], p_in[np.searchsorted(p_in, key)])
-            hit = v < base[rows] + m
-            rows, v, cr = rows[hit], v[hit], cr[hit]
-            EV[live[rows], v - base[rows]] = np.where(cr, -1, 1)
-            c[rows] = ~cr
-            pos[rows] = v + 1
-            rows = rows[v + 1 < base[rows] + m]
-        coll[live] = c
-        tail = np.argmax(~ge[:, ::-1], axis=1)  # samples at >= ic at the end
-        tail = np.where(cs[:, -1] == m, m + run_in, tail)
-        run[live] = np.where(c, 0, tail)
+    # Gain rescaling and the collapse state machine live in _batch_state.
+    _gain_down = _batch_state.gain_down
+    _gain_up = _batch_state.gain_up
+    _collapse = _batch_state.collapse
 
     # -- read-back ----------------------------------------------------------
     def _w_read(self):
@@ -566,36 +356,3 @@ class Bank:
             a = self._ab[0, :K] >> 14
             c2 = _c2q15(a * a, el, e, 15)
         return isqrt(c2 << 15).T.copy()
-
-
-class _Workspace:
-    """Per-chunk buffers, reused (fresh large arrays cost page faults)."""
-
-    def __init__(self, T, K, n, demod):
-        self.X = np.empty((T, n), _I64)
-        R = 2 if demod else 1
-        self.AB = np.empty((T, R, K + 1, n), _I64)
-        self.EL = np.empty((T, K + 1, n), _I64)
-        self.dl = np.empty((K + 1, n), _I64)
-        self.x2 = np.zeros((R, K + 1, n), _I64)
-        self.tK = np.empty((R, K + 1, n), _I64)
-        self.p = np.empty((K, n), _I64)
-        self.sq = np.empty(n, _I64)
-        self.tq = np.empty(n, _I64)
-        self.bad = np.empty(n, bool)
-        self.t2 = np.empty((T, K, n), _F64)
-        self.tb = np.empty((T, 2, K, n), _F64) if demod else None
-        self.ELf = np.empty((T, K + 1, n), _F64)
-        self.y = np.empty((T, K, n), _F64)
-        self.yb = np.empty((T, K, n), _F64)
-        for name in ("q", "bar", "T2", "EL2", "r", "c2"):
-            setattr(self, name, np.empty((T, n), _F64))
-        self.KB = np.empty((T, n), _I64)
-        self.kt = np.empty((T, n), _I64)
-        self.ix = np.empty((T, n), _I64)
-        self.upd = np.empty((T, n), bool)
-        self.Xr, self.ABr, self.ELr = list(self.X), list(self.AB), list(self.EL)
-        self.AEr = [a[0, K] for a in self.AB]  # A_E after each sample
-        tt = np.arange(T, dtype=_I64)[:, None]
-        self.base = tt * (K * n) + np.arange(n, dtype=_I64)  # flat index of (t, 0, c)
-        self.row = tt * n  # (t, K + 1, n) minus (t, K, n) layout offset

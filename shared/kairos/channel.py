@@ -115,6 +115,23 @@ def _check_lags(lags):
     return lags
 
 
+def _config(lags, s, s0, omega, ic, hysteresis, dwell):
+    """The checked configuration (lags, s, s0, omega, ic, hysteresis, dwell).
+
+    Shared by Channel and kairos.batch.Bank; raises ValueError naming the
+    first bad argument.
+    """
+    return (
+        _check_lags(lags),
+        _check("s", s, 4, 12),
+        _check("s0", s0, 0, 6),
+        _check("omega", omega, 0, 65535),
+        _check("ic", ic, 1, _C2_MAX),
+        _check("hysteresis", hysteresis, 0, ic - 1),
+        _check("dwell", dwell, 1, 1 << 20),
+    )
+
+
 class Channel:
     """One channel of the fast tier.  See the module docstring for the layout.
 
@@ -134,13 +151,8 @@ class Channel:
         dwell=4,
         on_event=None,
     ):
-        self.lags = _check_lags(lags)
-        self.s = _check("s", s, 4, 12)
-        self.s0 = _check("s0", s0, 0, 6)
-        self.omega = _check("omega", omega, 0, 65535)
-        self.ic = _check("ic", ic, 1, _C2_MAX)
-        self.hysteresis = _check("hysteresis", hysteresis, 0, ic - 1)
-        self.dwell = _check("dwell", dwell, 1, 1 << 20)
+        (self.lags, self.s, self.s0, self.omega, self.ic, self.hysteresis,
+         self.dwell) = _config(lags, s, s0, omega, ic, hysteresis, dwell)
         self.on_event = on_event
         K = len(self.lags)
         size = 2

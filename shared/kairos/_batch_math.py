@@ -1,0 +1,138 @@
+"""kairos.batch, part 3: the vectorised per-sample math of the Bank.
+
+isqrt and _c2q15 elementwise, the dominant lag with its c^2 in Q15 over a
+whole chunk (float64 floor divisions, exact here: see kairos.batch), and the
+per-chunk work buffers.
+"""
+import numpy as np
+
+from .channel import _C2_MAX, _E_FLOOR
+
+_I64 = np.int64
+_F64 = np.float64
+
+
+def isqrt(v):
+    """floor(sqrt(v)) elementwise for integers 0 <= v < 2**52 (0 for v <= 0).
+
+    Equal to kairos.fixmath.isqrt on its domain: the float root is within
+    one of the answer, and the two corrections make it exact.
+    """
+    v = np.asarray(v, dtype=_I64)
+    x = np.sqrt(np.maximum(v, 0).astype(_F64)).astype(_I64)
+    x -= x * x > v
+    x += (x + 1) * (x + 1) <= v
+    return np.where(v > 0, x, 0)
+
+
+def _c2q15(t2, el, e, sh):
+    """channel._c2q15 elementwise over int arrays (for the read-backs)."""
+    q, rem = np.divmod(t2, el)
+    r = (rem << 15) // el
+    c2 = ((q << sh) + (r << (sh - 15))) // e
+    c2[q >= (e >> (sh - 15))] = _C2_MAX
+    return c2
+
+
+def dominant(bank, T, ws):
+    """Per sample: the dominant lag k* and its c^2 in Q15, as float64 arrays
+    of exact integers, shape (T, n).
+
+    y_k = |t_k|^2 // e_lag,k; lags are scanned in order and a longer one
+    wins only with y > bar = y* + (y* >> 6) of the best so far.
+    """
+    K, n = len(bank.lags), bank.n
+    AB, EL = ws.AB[:T], ws.EL[:T]
+    t2, y, yb, ELf = ws.t2[:T], ws.y[:T], ws.yb[:T], ws.ELf[:T]
+    if bank.omega:
+        np.right_shift(AB, 15, out=AB)  # |T|^2 in halves: below 2**30
+        tb = ws.tb[:T]
+        np.copyto(tb, AB[:, :, :K])  # to float64: exact from here on
+        np.multiply(tb, tb, out=tb)
+        np.add(tb[:, 0], tb[:, 1], out=t2)
+        sh = 17
+    else:
+        A = AB[:, 0, :K]
+        np.right_shift(A, 14, out=A)
+        np.copyto(t2, A)
+        np.multiply(t2, t2, out=t2)
+        sh = 15
+    np.maximum(EL, _E_FLOOR, out=ELf)
+    np.divide(t2, ELf[:, :K], out=y)
+    np.floor(y, out=y)
+    np.multiply(y, 65.0 / 64, out=yb)  # y + (y >> 6) == floor(y * 65 / 64)
+    np.floor(yb, out=yb)  # bar if lag k were the best
+    E = ELf[:, K]
+    bar, KB, kt, upd, bt = ws.bar[:T], ws.KB[:T], ws.kt[:T], ws.upd[:T], ws.r[:T]
+    bar[:] = yb[:, 0]
+    KB[:] = 0
+    for k in range(1, K):
+        # bar only grows and k beats every earlier index, so where()
+        # becomes max() (branch-free, unlike a masked copy).
+        np.greater(y[:, k], bar, out=upd)
+        np.multiply(yb[:, k], upd, out=bt)
+        np.maximum(bar, bt, out=bar)
+        np.multiply(upd, k, out=kt)
+        np.maximum(KB, kt, out=KB)
+    # The winner's y (= q of _c2q15), t2 and e_lag, by flat index.
+    q, T2, EL2, ix = ws.q[:T], ws.T2[:T], ws.EL2[:T], ws.ix[:T]
+    np.multiply(KB, n, out=ix)
+    ix += ws.base[:T]
+    np.take(y.reshape(-1), ix, out=q, mode="clip")
+    np.take(t2.reshape(-1), ix, out=T2, mode="clip")
+    ix += ws.row[:T]  # EL has K + 1 rows per sample
+    np.take(ELf.reshape(-1), ix, out=EL2, mode="clip")
+    # _c2q15(T2, EL2, E, sh), with q = T2 // EL2 = y* already at hand.
+    r, c2 = ws.r[:T], ws.c2[:T]
+    np.multiply(q, EL2, out=r)
+    np.subtract(T2, r, out=r)  # t2 - q * el, below el < 2**15
+    r *= 32768.0
+    r /= EL2
+    np.floor(r, out=r)
+    if sh == 17:
+        r *= 4.0
+    np.multiply(q, float(1 << sh), out=c2)
+    c2 += r
+    c2 /= E
+    np.floor(c2, out=c2)
+    if sh == 17:
+        np.multiply(E, 0.25, out=r)
+        np.floor(r, out=r)  # e >> 2
+        np.greater_equal(q, r, out=upd)
+    else:
+        np.greater_equal(q, E, out=upd)
+    np.copyto(c2, float(_C2_MAX), where=upd)
+    return c2, KB
+
+
+class Workspace:
+    """Per-chunk buffers, reused (fresh large arrays cost page faults)."""
+
+    def __init__(self, T, K, n, demod):
+        self.X = np.empty((T, n), _I64)
+        R = 2 if demod else 1
+        self.AB = np.empty((T, R, K + 1, n), _I64)
+        self.EL = np.empty((T, K + 1, n), _I64)
+        self.dl = np.empty((K + 1, n), _I64)
+        self.x2 = np.zeros((R, K + 1, n), _I64)
+        self.tK = np.empty((R, K + 1, n), _I64)
+        self.p = np.empty((K, n), _I64)
+        self.sq = np.empty(n, _I64)
+        self.tq = np.empty(n, _I64)
+        self.bad = np.empty(n, bool)
+        self.t2 = np.empty((T, K, n), _F64)
+        self.tb = np.empty((T, 2, K, n), _F64) if demod else None
+        self.ELf = np.empty((T, K + 1, n), _F64)
+        self.y = np.empty((T, K, n), _F64)
+        self.yb = np.empty((T, K, n), _F64)
+        for name in ("q", "bar", "T2", "EL2", "r", "c2"):
+            setattr(self, name, np.empty((T, n), _F64))
+        self.KB = np.empty((T, n), _I64)
+        self.kt = np.empty((T, n), _I64)
+        self.ix = np.empty((T, n), _I64)
+        self.upd = np.empty((T, n), bool)
+        self.Xr, self.ABr, self.ELr = list(self.X), list(self.AB), list(self.EL)
+        self.AEr = [a[0, K] for a in self.AB]  # A_E after each sample
+        tt = np.arange(T, dtype=_I64)[:, None]
+        self.base = tt * (K * n) + np.arange(n, dtype=_I64)  # flat index of (t, 0, c)
+        self.row = tt * n  # (t, K + 1, n) minus (t, K, n) layout offset
