@@ -188,7 +188,8 @@ _KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "bme280": {"field": "temperature"},
     "mic": {"window": 16},
     "digital": {"pull": None},
-    "sim": {"period": 32, "amp": 8000, "noise": 0, "burst_every": 0, "burst_len": 0, "seed": 1},
+    "sim": {"period": 32, "amp": 8000, "noise": 0, "dc": 0, "burst_every": 0, "burst_len": 0,
+            "seed": 1},
 }
 _KIND_KEYS = {k: {"name", "kind", *d, *CHANNEL_DEFAULTS} for k, d in _KIND_DEFAULTS.items()}
 _KIND_KEYS["adc"].add("pin")
@@ -467,6 +468,7 @@ def _sensor(path: str, raw: Any, board: dict[str, Any], chip: Chip, pins: _Pins)
         _int(_p(path, "period"), s["period"], 2, 65535)
         _int(_p(path, "amp"), s["amp"], 0, 16384)
         _int(_p(path, "noise"), s["noise"], 0, 16384)
+        _int(_p(path, "dc"), s["dc"], -(1 << 20), 1 << 20)  # the signal's DC level
         every = _int(_p(path, "burst_every"), s["burst_every"], 0, 65535)
         _int(_p(path, "burst_len"), s["burst_len"], 0, every)
         _int(_p(path, "seed"), s["seed"], 0, (1 << 30) - 1)

