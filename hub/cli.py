@@ -35,13 +35,54 @@ def _positive_float(text: str) -> float:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    if not args.kernel:
-        raise CliError(
-            f"the hub demo is not available yet; only the kernel demo works: {PROG} demo --kernel"
-        )
-    from hub import kernel_demo
+    if args.kernel:
+        from hub import kernel_demo
 
-    kernel_demo.run(rate_hz=args.rate, seconds=args.seconds, fast=args.fast)
+        kernel_demo.run(rate_hz=args.rate, seconds=args.seconds, fast=args.fast)
+        return 0
+    if args.nodes < 1:
+        raise CliError(f"--nodes must be at least 1, got {args.nodes}")
+    return _run_hub(args, sim_nodes=args.nodes, db=args.db or ":memory:")
+
+
+def cmd_hub(args: argparse.Namespace) -> int:
+    return _run_hub(args, sim_nodes=0, db=args.db)
+
+
+def _run_hub(args: argparse.Namespace, sim_nodes: int, db: str | None) -> int:
+    from hub import config, rules, run
+    from hub.core import HubError
+    from hub.logs import Log
+    from hub.memory import StoreError
+
+    try:
+        cfg = config.load(args.config)
+        if db:
+            cfg["hub"]["db"] = db
+        log = Log(json_lines=args.json_logs)
+        hub = run.build(cfg, log, sim_nodes=sim_nodes)
+        run.run(hub, seconds=args.seconds, status_every=args.status)
+    except (config.HubConfigError, rules.RuleError, HubError, StoreError) as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def cmd_verify_log(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hub.memory import Store, StoreError
+
+    if not Path(args.db).exists():
+        raise CliError(f"{args.db}: no such database")
+    try:
+        store = Store(args.db)
+        ok, n, bad = store.verify_log()
+        store.close()
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    if not ok:
+        raise CliError(f"{args.db}: event log tampered at entry {bad} ({n} entries checked)")
+    print(f"ok: {n} event log entries, hash chain intact")
     return 0
 
 
@@ -75,6 +116,8 @@ def cmd_version(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "boards": cmd_boards,
     "demo": cmd_demo,
+    "hub": cmd_hub,
+    "verify-log": cmd_verify_log,
     "version": cmd_version,
 }
 
@@ -83,7 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="BecomingONE sensor-mesh runtime.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = sub.add_parser("demo", help="run a demo in the terminal")
+    hub = sub.add_parser("hub", help="run the hub (transports from its config)")
+    _hub_args(hub)
+    hub.add_argument("--db", default=None, help="SQLite file (default: from the config)")
+    hub.add_argument("--seconds", type=_positive_float, default=None, metavar="S",
+                     help="stop after S seconds (default: run until Ctrl-C)")
+
+    demo = sub.add_parser("demo", help="the hub with a simulated mesh (no broker, no hardware)")
+    _hub_args(demo)
+    demo.add_argument("--nodes", type=int, default=30, metavar="N",
+                      help="simulated nodes (default: 30)")
+    demo.add_argument("--db", default=None, help="SQLite file (default: in memory)")
     demo.add_argument(
         "--kernel", action="store_true", help="run the kairos kernel on synthetic channels"
     )
@@ -110,8 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     check = actions.add_parser("check", help="validate board definition or node config files")
     check.add_argument("files", nargs="+", metavar="FILE")
 
+    verify = sub.add_parser("verify-log", help="check the hub's hash-chained event log")
+    verify.add_argument("--db", default="becomingone.db", help="SQLite file")
+
     sub.add_parser("version", help="print the version")
     return parser
+
+
+def _hub_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="hub.toml (default: no file, every setting at its default)")
+    p.add_argument("--json-logs", action="store_true", help="log JSON lines")
+    p.add_argument("--status", type=float, default=5.0, metavar="S",
+                   help="print a status line every S seconds (0: never)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,9 @@ def test_kernel_demo_prints_coherence_and_collapse_events():
 @pytest.mark.parametrize(
     "args",
     [
-        ("demo",),
+        ("demo", "--nodes", "0"),
+        ("hub", "--config", "/nonexistent/hub.toml"),
+        ("verify-log", "--db", "/nonexistent/hub.db"),
         ("frobnicate",),
         ("demo", "--kernel", "--rate", "-5"),
         ("demo", "--kernel", "--seconds", "x"),

@@ -1,0 +1,312 @@
+"""The hub's core: one processing thread that takes every frame the
+transports deliver, stores it, and runs the slow tier on a fixed tick.
+
+Per frame (in batches): dedup and liveness (Registry), a hub timestamp from
+the node's clock sync, the Master tier per channel, storage in SQLite; only
+then are the frames acknowledged (MQTT PUBACK), so a hub killed at any
+moment loses nothing it acknowledged.  Per tick (10 Hz): mesh sync and
+emergence, witnessing, output rules, clock-sync pings, periodic saves.
+"""
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from kairos import wire
+
+from .clocksync import ClockSync
+from .config import HubConfig
+from .logs import Log
+from .master import Master
+from .memory import Store
+from .mesh import Mesh
+from .registry import Registry
+from .state import NodeStates
+from .witness import Witness
+
+_M30 = (1 << 30) - 1
+_BATCH = 5000  # frames per store transaction at most
+
+
+class HubError(Exception):
+    """The hub's exception root: a user-facing message, no traceback."""
+
+
+class Hub:
+    def __init__(self, cfg: HubConfig, log: Log | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.log = log or Log()
+        self.clock = clock
+        h, m = cfg["hub"], cfg["memory"]
+        self.store = Store(h["db"], raw_days=m["raw_days"], minute_days=m["minute_days"],
+                           hour_days=m["hour_days"], r0=m["r0"], prune_below=m["prune_below"])
+        self.registry = Registry(stale_periods=cfg["mesh"]["stale_periods"])
+        ms = cfg["mesh"]
+        self.mesh = Mesh(enter=ms["enter"], leave=ms["leave"], dwell=ms["dwell"],
+                         stale_periods=ms["stale_periods"])
+        self.witness = Witness(beta=cfg["witness"]["beta"], k=cfg["witness"]["k"])
+        self.clocks: dict[str, ClockSync] = {}
+        self.masters: dict[tuple[str, int], Master] = {}
+        self.nodes = NodeStates(self)
+        self.transports: list[Any] = []
+        self.router: Any = None
+        self.subscribers: list[Callable[[dict], None]] = []  # WebSocket pushes
+        self.recent: deque[dict] = deque(maxlen=200)  # events for the web page
+        self.counters = {"frames": 0, "stored": 0, "acked": 0, "ticks": 0}
+        self.mesh_state: Any = None
+        self.witness_state: Any = None
+        self._q: queue.Queue = queue.Queue(maxsize=200000)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._boot = int(clock() * 1000) & _M30
+        self._seq = itertools.count()
+        self._cid = itertools.count(1)
+        self._pings: dict[tuple[str, int], float] = {}
+        self._next = {"ping": 0.0, "save": 0.0, "compact": 0.0, "decay": 0.0}
+        self._restore()
+
+    # -- wiring -------------------------------------------------------------------
+    def add_transport(self, t: Any) -> None:
+        self.transports.append(t)
+
+    def sink(self, msg: dict, source: str, t_rx: float, ack: Callable[[], None] | None) -> None:
+        """Called by the transports' threads; blocks only if the hub is
+        200,000 frames behind (back-pressure instead of loss)."""
+        self._q.put((msg, source, t_rx, ack))
+
+    def start(self) -> None:
+        from .outputs import OutputContext, Router
+
+        ctx = OutputContext(mqtt_publish=self._mqtt_publish(), send_command=self.send_command,
+                            node_caps=self.nodes.caps, broadcast=self.broadcast,
+                            sound_dir=self._sound_dir())
+        self.router = Router.from_config(self.cfg.rules_text, ctx)
+        for t in self.transports:
+            t.start()
+        self._thread = threading.Thread(target=self._loop, name="hub-core", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        for t in self.transports:
+            t.stop()
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        self._drain()
+        self.save()
+        if self.router:
+            self.router.close()
+        self.store.close()
+
+    def broadcast(self, msg: dict) -> None:
+        for fn in list(self.subscribers):
+            fn(msg)
+
+    # -- the processing thread ----------------------------------------------------
+    def _loop(self) -> None:
+        period = 1.0 / self.cfg["hub"]["tick_hz"]
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            timeout = max(0.0, next_tick - time.monotonic())
+            self._drain(timeout)
+            if time.monotonic() >= next_tick:
+                try:
+                    self.tick(self.clock())
+                except Exception as e:  # noqa: BLE001 - a bad tick must not stop ingest
+                    self.log("error", f"tick failed: {e!r}")
+                next_tick += period
+                if time.monotonic() - next_tick > 1.0:
+                    next_tick = time.monotonic()  # far behind: skip, don't burst
+
+    def _drain(self, timeout: float = 0.0) -> None:
+        batch = []
+        try:
+            batch.append(self._q.get(timeout=timeout) if timeout else self._q.get_nowait())
+            while len(batch) < _BATCH:
+                batch.append(self._q.get_nowait())
+        except queue.Empty:
+            pass
+        if batch:
+            self.process(batch)
+
+    def process(self, batch: list[tuple[dict, str, float, Any]]) -> None:
+        """Accept, timestamp, store, then acknowledge a batch of frames."""
+        reports, events, acks = [], [], []
+        for msg, source, t_rx, ack in batch:
+            self.counters["frames"] += 1
+            if ack is not None:
+                acks.append(ack)
+            try:
+                if not self.registry.accept(msg, source, t_rx):
+                    continue
+                self._one(msg, t_rx, reports, events)
+            except Exception as e:  # noqa: BLE001 - one bad frame must not lose the batch
+                self.registry.reject(source, "malformed", msg.get("node"))
+                self.log("reject", f"frame from {source} failed: {e!r}")
+        if reports:
+            self.counters["stored"] += self.store.add_reports(reports)
+        if events:
+            self.store.add_events(events)
+        for ack in acks:
+            ack()
+        self.counters["acked"] += len(acks)
+
+    def _one(self, msg: dict, t_rx: float, reports: list, events: list) -> None:
+        t, node = msg["t"], msg["node"]
+        if t == "report":
+            msg["t_hub"] = self.hub_time(node, msg["tick"], t_rx)
+            reports.append(msg)
+            self.nodes.on_report(msg)
+        elif t == "event":
+            msg["t_hub"] = self.hub_time(node, msg["tick"], t_rx)
+            events.append(msg)
+            self.nodes.on_event(msg)
+        elif t == "pong":
+            t0 = self._pings.pop((node, msg["id"]), None)
+            if t0 is not None:
+                self.clocks.setdefault(node, ClockSync()).add(t0, msg["t1"], msg["t2"], t_rx)
+        elif t == "hello":
+            self.nodes.on_hello(msg)
+        elif t == "status":
+            self.event("status", f"{node} {'online' if msg['online'] else 'offline'}", node=node)
+        elif t == "ack":
+            self.event("ack", f"{node} command {msg['id']} "
+                       + ("ok" if msg["ok"] else "failed: " + msg["err"]), node=node)
+
+    def hub_time(self, node: str, tick: int, t_rx: float) -> float:
+        cs = self.clocks.get(node)
+        return cs.to_hub(tick, t_rx) if cs is not None and cs.synced else t_rx
+
+    # -- the tick -------------------------------------------------------------------
+    def tick(self, now: float) -> dict:
+        self.counters["ticks"] += 1
+        ms = self.mesh.update(self.nodes.views(now), now)
+        self.mesh_state = ms
+        if ms.event:
+            self.event("emergence", f"THE_ONE {ms.event}", G=ms.G, R=ms.R,
+                       participants=len(ms.participants))
+            self.store.log("emergence", {"event": ms.event, "G": ms.G, "R": ms.R,
+                                         "participants": ms.participants}, now)
+            if ms.event == "entered":
+                self.store.remember("emergence", self.nodes.signature(ms.participants), ms.G, now)
+        ws = self.witness.update(ms.G, ms.R, ms.psi)
+        self.witness_state = ws
+        if ws.event:
+            self.event("witness", "surprise", S=ws.S, avg=ws.S_avg)
+        state = self.state(now)
+        if self.router is not None:
+            for rec in self.router.tick(state):
+                self.event("output", f"rule {rec['rule']} -> {rec['action']}"
+                           + ("" if rec["ok"] else f" failed: {rec['error']}"))
+        self._periodic(now)
+        if self.subscribers:
+            self.broadcast({"type": "state", "state": self.nodes.summary(state)})
+        return state
+
+    def state(self, now: float) -> dict:
+        """The STATE dict the rules and the API read (hub/outputs docs)."""
+        ms, ws = self.mesh_state, self.witness_state
+        return {"t": now, "G": ms.G, "R": ms.R, "psi": ms.psi, "emerged": ms.emerged,
+                "since": ms.since, "participants": ms.participants,
+                "surprise": ws.S if ws else 0.0, "witness_event": bool(ws and ws.event),
+                "nodes": self.nodes.states(now)}
+
+    def _periodic(self, now: float) -> None:
+        h = self.cfg["hub"]
+        if now >= self._next["ping"]:
+            self._next["ping"] = now + h["ping_interval"]
+            self.ping_all(now)
+        if now >= self._next["save"]:
+            self._next["save"] = now + h["save_interval"]
+            self.save()
+        if now >= self._next["decay"]:
+            self._next["decay"] = now + 60.0
+            pruned = self.store.decay(now)
+            if pruned:
+                self.event("memory", f"{pruned} memories faded below the threshold")
+        if now >= self._next["compact"]:
+            self._next["compact"] = now + h["compact_interval"]
+            self.store.compact(now)
+
+    def event(self, kind: str, text: str, **fields: Any) -> None:
+        self.log(kind, text, **fields)
+        rec = {"t": self.clock(), "kind": kind, "text": text}
+        rec.update({k: v for k, v in fields.items() if isinstance(v, int | float | str)})
+        self.recent.append(rec)
+
+    # -- towards the nodes ------------------------------------------------------------
+    def _frame(self, node: str, t: str, **fields: Any) -> dict:
+        return dict({"t": t, "node": node, "boot": self._boot, "seq": next(self._seq) & _M30,
+                     "tick": int(self.clock() * 1000) & _M30}, **fields)
+
+    def _transport_for(self, node: str) -> Any:
+        info = self.registry.nodes.get(node)
+        if info is None:
+            raise HubError(f"unknown node {node!r}")
+        kind = info.source.split(":", 1)[0]
+        for t in self.transports:
+            if t.kind == kind:
+                return t
+        raise HubError(f"node {node!r} came over {kind}, which is not running")
+
+    def send_command(self, node: str, op: str, args: dict) -> int:
+        cid = next(self._cid) & 0xFFFF
+        msg = self._frame(node, "cmd", id=cid, op=op, args=args)
+        bad = wire.validate(msg)
+        if bad:
+            raise HubError(f"command {op!r} to {node}: {bad} frame (check the arguments)")
+        self._transport_for(node).send(msg)
+        return cid
+
+    def ping_all(self, now: float) -> None:
+        for node in self.registry.live(now):
+            pid = next(self._cid) & 0xFFFF
+            t0 = self.clock()
+            try:
+                self._transport_for(node).send(self._frame(node, "ping", id=pid,
+                                                           t0=int(t0 * 1000) & _M30))
+                self._pings[(node, pid)] = t0
+            except Exception as e:  # noqa: BLE001 - a node that can't be pinged now
+                self.log("clock", f"ping {node} failed: {e}")
+        if len(self._pings) > 10000:  # unanswered pings: keep the newest
+            for key in list(self._pings)[:-5000]:
+                del self._pings[key]
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self) -> None:
+        self.store.save_state("mesh", self.mesh.to_dict())
+        self.store.save_state("witness", self.witness.to_dict())
+        for node, cs in self.clocks.items():
+            self.store.save_state(f"clock/{node}", cs.to_dict())
+        for (node, ch), m in self.masters.items():
+            self.store.save_state(f"master/{node}/{ch}", m.to_dict())
+
+    def _restore(self) -> None:
+        st = self.store.all_state()
+        if "mesh" in st:
+            self.mesh = Mesh.from_dict(st["mesh"])
+        if "witness" in st:
+            self.witness = Witness.from_dict(st["witness"])
+        for key, d in st.items():
+            parts = key.split("/")
+            if parts[0] == "clock" and len(parts) == 2:
+                self.clocks[parts[1]] = ClockSync.from_dict(d)
+            elif parts[0] == "master" and len(parts) == 3:
+                self.masters[(parts[1], int(parts[2]))] = Master.from_dict(d)
+
+    def _mqtt_publish(self) -> Callable | None:
+        for t in self.transports:
+            if t.kind == "mqtt":
+                return t.publish
+        return None
+
+    def _sound_dir(self):
+        from pathlib import Path
+
+        return Path(self.cfg["hub"]["sound_dir"])

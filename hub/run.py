@@ -1,0 +1,60 @@
+"""Build a hub from its config and run it: `becomingone hub` and
+`becomingone demo` both end up here."""
+from __future__ import annotations
+
+import time
+
+from .config import HubConfig
+from .core import Hub
+from .logs import Log
+
+
+def build(cfg: HubConfig, log: Log, sim_nodes: int = 0) -> Hub:
+    """The hub with the transports its config enables (and a sim mesh)."""
+    from . import transports
+
+    hub = Hub(cfg, log)
+    for kind in ("serial", "mqtt", "ble"):
+        if cfg[kind]["enabled"]:
+            t = transports.make(kind, cfg[kind], hub.sink, log.line)
+            if t is not None:
+                hub.add_transport(t)
+    n = sim_nodes or cfg["sim"]["nodes"]
+    if n:
+        from .sim import SimMesh
+
+        hub.add_transport(SimMesh(n, hub.sink, log.line, seed=cfg["sim"]["seed"],
+                                  period=cfg["sim"]["period"]))
+    return hub
+
+
+def status_line(hub: Hub) -> str:
+    ms, ws = hub.mesh_state, hub.witness_state
+    if ms is None:
+        return "mesh: starting"
+    one = f"THE_ONE since {time.strftime('%H:%M:%S', time.localtime(ms.since))}" \
+        if ms.emerged and ms.since else "no emergence"
+    return (f"mesh: {len(ms.live)} live, {len(ms.stale)} stale | G={ms.G:.2f} R={ms.R:.2f} "
+            f"Psi={abs(ms.psi):.2f}@{_deg(ms.psi):+.0f}deg | {one} | "
+            f"W surprise={ws.S:.3f} | frames={hub.counters['frames']}")
+
+
+def _deg(z: complex) -> float:
+    import cmath
+
+    return cmath.phase(z) * 180 / cmath.pi if z else 0.0
+
+
+def run(hub: Hub, seconds: float | None = None, status_every: float = 5.0) -> None:
+    """Run until Ctrl-C (or for `seconds`), printing a status line now and then."""
+    hub.start()
+    t_end = None if seconds is None else time.monotonic() + seconds
+    next_status = time.monotonic() + status_every
+    try:
+        while t_end is None or time.monotonic() < t_end:
+            time.sleep(0.1 if t_end is None else max(0.0, min(0.1, t_end - time.monotonic())))
+            if status_every and time.monotonic() >= next_status:
+                next_status += status_every
+                hub.log("status", status_line(hub))
+    finally:
+        hub.stop()
