@@ -52,6 +52,7 @@ def cmd_hub(args: argparse.Namespace) -> int:
 def _run_hub(args: argparse.Namespace, sim_nodes: int, db: str | None) -> int:
     from hub import config, rules, run
     from hub.core import HubError
+    from hub.inputs import InputError
     from hub.logs import Log
     from hub.memory import StoreError
 
@@ -62,7 +63,7 @@ def _run_hub(args: argparse.Namespace, sim_nodes: int, db: str | None) -> int:
         log = Log(json_lines=args.json_logs)
         hub = run.build(cfg, log, sim_nodes=sim_nodes)
         run.run(hub, seconds=args.seconds, status_every=args.status)
-    except (config.HubConfigError, rules.RuleError, HubError, StoreError) as exc:
+    except (config.HubConfigError, rules.RuleError, HubError, StoreError, InputError) as exc:
         raise CliError(str(exc)) from None
     return 0
 

@@ -19,6 +19,11 @@ def build(cfg: HubConfig, log: Log, sim_nodes: int = 0) -> Hub:
             t = transports.make(kind, cfg[kind], hub.sink, log.line)
             if t is not None:
                 hub.add_transport(t)
+    if cfg.inputs:
+        from .inputs import Inputs
+
+        mqtt = cfg["mqtt"] if cfg["mqtt"]["enabled"] else None
+        hub.add_transport(Inputs(cfg.inputs, hub.sink, log.line, mqtt=mqtt))
     n = sim_nodes or cfg["sim"]["nodes"]
     if n:
         from .sim import SimMesh
