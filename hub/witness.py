@@ -1,0 +1,142 @@
+"""Witnessing: the hub's self-model of its global state (KAIROS spec section 6).
+
+The hub keeps W, a model of its own (G, R, Psi), and each tick moves it a
+fraction beta toward what it observes:
+
+    W <- (1 - beta) W + beta * observed
+
+For a fixed observation this is a contraction with factor (1 - beta), so W
+converges to the fixed point W = observed (W = G[W]) with the error shrinking
+as (1 - beta)^n.  The surprise S = |observed - W|, measured before the update
+(Euclidean over G, R, Re Psi, Im Psi), is how far the world is from the
+model; a witness event is a surprise well above its own recent average
+(S > k * EMA(S)), i.e. a change, not a level.  The surprise then decays as
+(1 - beta)^n while its average catches up, so one step change gives a short
+burst of event ticks (five with the defaults); a caller that wants one event
+per change takes the rising edge.
+
+W starts at zero (no model yet), so the first ticks are surprising by
+construction: events are held off for ``warmup`` ticks.  A surprise below
+``eps`` is never an event either, or float round-off on a converged model
+(S and its average both ~1e-16) could fire one.
+
+Pure math: float64 / complex, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+def _finite(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be finite, got {value!r}")
+    return value
+
+
+@dataclass
+class WitnessState:
+    """The witness after one tick."""
+
+    W: tuple[float, float, complex]  # the self-model of (G, R, Psi), after the update
+    S: float  # surprise |observed - W| before the update
+    S_avg: float  # EMA of S, including this tick
+    event: bool  # S > k * S_avg (the average before this tick), after the warm-up
+    converged: bool  # S_avg < eps
+
+
+class Witness:
+    """W = G[W]: a contracting self-model and its surprise."""
+
+    def __init__(
+        self,
+        beta: float = 0.2,
+        k: float = 3.0,
+        avg_alpha: float = 0.05,
+        warmup: int = 10,
+        eps: float = 1e-3,
+    ) -> None:
+        # beta = 0 never learns, beta = 1 copies the input: neither contracts.
+        if not (math.isfinite(beta) and 0 < beta < 1):
+            raise ValueError(f"beta: must be in (0, 1), got {beta!r}")
+        if not (math.isfinite(k) and k > 0):
+            raise ValueError(f"k: must be a finite number > 0, got {k!r}")
+        if not (math.isfinite(avg_alpha) and 0 < avg_alpha <= 1):
+            raise ValueError(f"avg_alpha: must be in (0, 1], got {avg_alpha!r}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup: must be an int >= 0, got {warmup!r}")
+        if not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps: must be a finite number > 0, got {eps!r}")
+        self.beta = float(beta)
+        self.k = float(k)
+        self.avg_alpha = float(avg_alpha)
+        self.warmup = warmup
+        self.eps = float(eps)
+        self.W: tuple[float, float, complex] = (0.0, 0.0, 0j)
+        self.S = 0.0
+        self.S_avg = 0.0
+        self.n = 0  # ticks so far
+
+    def update(self, G: float, R: float, psi: complex) -> WitnessState:
+        """One tick with the observed global state."""
+        G = _finite("G", G)
+        R = _finite("R", R)
+        psi = complex(psi)
+        psi = complex(_finite("psi", psi.real), _finite("psi", psi.imag))
+        wg, wr, wp = self.W
+        d = psi - wp
+        surprise = math.sqrt((G - wg) ** 2 + (R - wr) ** 2 + d.real**2 + d.imag**2)
+        # The event compares S with the average of the *previous* surprises:
+        # folding S in first would let a large S raise its own bar.
+        bar = max(self.eps, self.k * self.S_avg)
+        event = self.n >= self.warmup and surprise > bar
+        if self.n == 0:
+            self.S_avg = surprise  # the first surprise initialises its average
+        else:
+            self.S_avg += self.avg_alpha * (surprise - self.S_avg)
+        b = self.beta
+        self.W = (wg + b * (G - wg), wr + b * (R - wr), wp + b * d)
+        self.S = surprise
+        self.n += 1
+        return self.state(event)
+
+    def state(self, event: bool = False) -> WitnessState:
+        """The current state (``event`` as given: it belongs to a tick)."""
+        return WitnessState(
+            W=self.W, S=self.S, S_avg=self.S_avg, event=event, converged=self.converged
+        )
+
+    @property
+    def converged(self) -> bool:
+        # Before any tick there is nothing to have converged to.
+        return self.n > 0 and self.S_avg < self.eps
+
+    # -- persistence ---------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state (Psi as [re, im])."""
+        g, r, p = self.W
+        return {
+            "beta": self.beta,
+            "k": self.k,
+            "avg_alpha": self.avg_alpha,
+            "warmup": self.warmup,
+            "eps": self.eps,
+            "W": [g, r, [p.real, p.imag]],
+            "S": self.S,
+            "S_avg": self.S_avg,
+            "n": self.n,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Witness:
+        w = cls(d["beta"], d["k"], d["avg_alpha"], d["warmup"], d["eps"])
+        g, r, (pr, pi) = d["W"]
+        w.W = (_finite("W", g), _finite("W", r), complex(_finite("W", pr), _finite("W", pi)))
+        w.S = _finite("S", d["S"])
+        w.S_avg = _finite("S_avg", d["S_avg"])
+        w.n = int(d["n"])
+        return w
