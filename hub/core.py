@@ -68,6 +68,7 @@ class Hub:
         self._seq = itertools.count()
         self._cid = itertools.count(1)
         self._pings: dict[tuple[str, int], float] = {}
+        self._clock_boot: dict[str, int] = {}
         self._next = {"ping": 0.0, "save": 0.0, "compact": 0.0, "decay": 0.0}
         self._restore()
 
@@ -170,7 +171,12 @@ class Hub:
         elif t == "pong":
             t0 = self._pings.pop((node, msg["id"]), None)
             if t0 is not None:
-                self.clocks.setdefault(node, ClockSync()).add(t0, msg["t1"], msg["t2"], t_rx)
+                # Ticks restart with a reboot: a new boot gets a new clock.
+                cs = self.clocks.get(node)
+                if cs is None or self._clock_boot.get(node) != msg["boot"]:
+                    cs = self.clocks[node] = ClockSync()
+                    self._clock_boot[node] = msg["boot"]
+                cs.add(t0, msg["t1"], msg["t2"], t_rx)
         elif t == "hello":
             self.nodes.on_hello(msg)
         elif t == "status":

@@ -33,7 +33,9 @@ class NodeStates:
             m = self.hub.masters.get((node, i))
             if m is None:
                 m = self.hub.masters[(node, i)] = Master(tuple(cfg["taus"]), cfg["align_rad"])
-            m.update(row[3] / _Q15, float(row[4]), float(row[5]), t)
+            # A resent (older) frame must not step the averages back in time.
+            t_m = t if m._t is None or t >= m._t else m._t
+            m.update(min(1.0, row[3] / 32767), float(row[4]), float(row[5]), t_m)
         self.latest[node] = msg
 
     def on_event(self, msg: dict) -> None:
