@@ -1,0 +1,159 @@
+"""What the hub knows about each node, from the frames its transports deliver.
+
+One wire.Dedup for all nodes decides whether a frame is new: duplicates
+(e.g. a QoS 1 redelivery, a retained hello) and replays (an older boot)
+are refused and counted per node, skipped sequence numbers are counted as
+gaps.  A hello stores the node's metadata (and so its report period), a
+report its own drop count, a status (MQTT's retained online / last will)
+the online flag.  Thread-safe: transports call in from their threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from kairos import wire
+
+HELLO_KEYS = ("board", "fw", "period", "every", "weight", "caps", "ch")
+
+
+@dataclass
+class NodeInfo:
+    node: str
+    source: str = ""  # where it was last heard ("serial:/dev/ttyACM0", "mqtt", ...)
+    boot: int | None = None
+    hello: dict | None = None  # board, fw, period (ms), every, weight, caps, ch
+    last_seen: float | None = None  # time.time() of the last new frame or status
+    online: bool = True
+    frames: dict[str, int] = field(default_factory=dict)  # new frames by type
+    rejects: dict[str, int] = field(default_factory=dict)  # by wire reason
+    gaps: int = 0  # sequence numbers never received
+    duplicates: int = 0
+    replays: int = 0
+    drops: int = 0  # the node's own count of frames its spool dropped
+    reboots: int = 0
+
+    @property
+    def report_period(self) -> float:
+        """Seconds between reports: period/1000 * every (1.0 before a hello)."""
+        if not self.hello:
+            return 1.0
+        return self.hello["period"] / 1000.0 * self.hello["every"]
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        return {
+            "node": self.node, "source": self.source, "boot": self.boot,
+            "hello": self.hello, "last_seen": self.last_seen,
+            "age": None if self.last_seen is None else now - self.last_seen,
+            "online": self.online, "frames": dict(self.frames), "rejects": dict(self.rejects),
+            "gaps": self.gaps, "duplicates": self.duplicates, "replays": self.replays,
+            "drops": self.drops, "reboots": self.reboots, "report_period": self.report_period,
+        }
+
+
+def _bump(d: dict[str, int], key: str, n: int = 1) -> None:
+    d[key] = d.get(key, 0) + n
+
+
+class Registry:
+    def __init__(self, stale_periods: float = 3.0) -> None:
+        self.stale_periods = stale_periods
+        self.nodes: dict[str, NodeInfo] = {}
+        self.rejects: dict[str, dict[str, int]] = {}  # source -> reason -> n
+        self.dedup = wire.Dedup()
+        self._lock = threading.RLock()
+
+    def _node(self, node: str, source: str) -> NodeInfo:
+        info = self.nodes.get(node)
+        if info is None:
+            info = self.nodes[node] = NodeInfo(node, source)
+        return info
+
+    def accept(self, msg: dict, source: str, t_rx: float) -> bool:
+        """True when msg is new (store it, act on it); False for a duplicate,
+        a replay, an invalid message, or a status that changes nothing."""
+        with self._lock:
+            if isinstance(msg, dict) and msg.get("t") == "status":
+                return self._status(msg, source, t_rx)
+            reason = wire.validate(msg)
+            if reason is not None:
+                node = msg.get("node") if isinstance(msg, dict) else None
+                self.reject(source, reason, node if isinstance(node, str) else None)
+                return False
+            info = self._node(msg["node"], source)
+            before = dict(self.dedup.counts)
+            new = self.dedup.accept(msg)
+            delta = {k: v - before.get(k, 0) for k, v in self.dedup.counts.items()
+                     if v != before.get(k, 0)}
+            info.gaps += delta.get(wire.GAP, 0)
+            if not new:
+                if delta.get(wire.REPLAY):
+                    info.replays += 1
+                    _bump(info.rejects, wire.REPLAY)
+                else:
+                    info.duplicates += 1
+                    _bump(info.rejects, wire.DUPLICATE)
+                return False
+            if info.boot is not None and msg["boot"] != info.boot:
+                info.reboots += 1
+            info.boot = msg["boot"]
+            info.source = source
+            info.last_seen = t_rx
+            info.online = True  # it just spoke
+            _bump(info.frames, msg["t"])
+            if msg["t"] == "hello":
+                info.hello = {k: msg[k] for k in HELLO_KEYS}
+            elif msg["t"] == "report":
+                info.drops = msg["drop"]
+            return True
+
+    def _status(self, msg: dict, source: str, t_rx: float) -> bool:
+        node, online = msg.get("node"), msg.get("online")
+        if not isinstance(node, str) or not isinstance(online, bool):
+            self.reject(source, wire.MALFORMED, node if isinstance(node, str) else None)
+            return False
+        info = self.nodes.get(node)
+        if info is None:
+            info = self._node(node, source)
+            info.online = not online  # so the first status counts as a change
+        changed = info.online != online
+        info.online = online
+        if online:
+            info.last_seen = t_rx
+        return changed
+
+    def reject(self, source: str, reason: str, node: str | None = None) -> None:
+        """A frame refused upstream (decoder, topic check): count it."""
+        with self._lock:
+            _bump(self.rejects.setdefault(source, {}), reason)
+            info = self.nodes.get(node) if node is not None else None
+            if info is not None:
+                _bump(info.rejects, reason)
+
+    def _is_stale(self, info: NodeInfo, now: float) -> bool:
+        if not info.online or info.last_seen is None:
+            return True
+        return now - info.last_seen > self.stale_periods * info.report_period
+
+    def live(self, now: float) -> list[str]:
+        with self._lock:
+            return sorted(n for n, i in self.nodes.items() if not self._is_stale(i, now))
+
+    def stale(self, now: float) -> list[str]:
+        """Nodes silent for more than stale_periods report periods, or offline."""
+        with self._lock:
+            return sorted(n for n, i in self.nodes.items() if self._is_stale(i, now))
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "t": now,
+                "nodes": {n: dict(i.to_json(now), stale=self._is_stale(i, now))
+                          for n, i in sorted(self.nodes.items())},
+                "live": self.live(now),
+                "stale": self.stale(now),
+                "rejects": {s: dict(r) for s, r in self.rejects.items()},
+                "dedup": dict(self.dedup.counts),
+            }
