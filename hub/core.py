@@ -161,11 +161,11 @@ class Hub:
     def _one(self, msg: dict, t_rx: float, reports: list, events: list) -> None:
         t, node = msg["t"], msg["node"]
         if t == "report":
-            msg["t_hub"] = self.hub_time(node, msg["tick"], t_rx)
+            msg["t_hub"] = self.hub_time(node, msg["boot"], msg["tick"], t_rx)
             reports.append(msg)
             self.nodes.on_report(msg)
         elif t == "event":
-            msg["t_hub"] = self.hub_time(node, msg["tick"], t_rx)
+            msg["t_hub"] = self.hub_time(node, msg["boot"], msg["tick"], t_rx)
             events.append(msg)
             self.nodes.on_event(msg)
         elif t == "pong":
@@ -185,9 +185,13 @@ class Hub:
             self.event("ack", f"{node} command {msg['id']} "
                        + ("ok" if msg["ok"] else "failed: " + msg["err"]), node=node)
 
-    def hub_time(self, node: str, tick: int, t_rx: float) -> float:
+    def hub_time(self, node: str, boot: int, tick: int, t_rx: float) -> float:
+        """The hub time of a node tick; the arrival time until the node's
+        current boot has answered a ping."""
         cs = self.clocks.get(node)
-        return cs.to_hub(tick, t_rx) if cs is not None and cs.synced else t_rx
+        if cs is None or not cs.synced or self._clock_boot.get(node) != boot:
+            return t_rx
+        return cs.to_hub(tick, t_rx)
 
     # -- the tick -------------------------------------------------------------------
     def tick(self, now: float) -> dict:
@@ -289,7 +293,9 @@ class Hub:
         self.store.save_state("mesh", self.mesh.to_dict())
         self.store.save_state("witness", self.witness.to_dict())
         for node, cs in self.clocks.items():
-            self.store.save_state(f"clock/{node}", cs.to_dict())
+            d = cs.to_dict()
+            d["boot"] = self._clock_boot.get(node)
+            self.store.save_state(f"clock/{node}", d)
         for (node, ch), m in self.masters.items():
             self.store.save_state(f"master/{node}/{ch}", m.to_dict())
 
@@ -302,6 +308,7 @@ class Hub:
         for key, d in st.items():
             parts = key.split("/")
             if parts[0] == "clock" and len(parts) == 2:
+                self._clock_boot[parts[1]] = d.pop("boot", None)
                 self.clocks[parts[1]] = ClockSync.from_dict(d)
             elif parts[0] == "master" and len(parts) == 3:
                 self.masters[(parts[1], int(parts[2]))] = Master.from_dict(d)
