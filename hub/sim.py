@@ -147,11 +147,11 @@ class SimMesh(Transport):
     def _node_ms(self, i: int) -> int:
         return int(self._clock() * 1000 + self._offset_ms[i]) & _M30
 
-    def _frame(self, i: int, t: str, **fields) -> dict:
-        seq = int(self._seq[i])
-        self._seq[i] = (seq + 1) & _M30
-        return dict({"t": t, "node": self.names[i], "boot": int(self._boot[i]), "seq": seq,
-                     "tick": self._node_ms(i)}, **fields)
+    def _frame(self, idx: int, t: str, **fields) -> dict:
+        seq = int(self._seq[idx])
+        self._seq[idx] = (seq + 1) & _M30
+        return dict({"t": t, "node": self.names[idx], "boot": int(self._boot[idx]),
+                     "seq": seq, "tick": self._node_ms(idx)}, **fields)
 
     def _hello(self, i: int) -> dict:
         return self._frame(i, "hello", board="sim", fw="sim-mesh",
