@@ -16,7 +16,7 @@ def build(cfg: HubConfig, log: Log, sim_nodes: int = 0) -> Hub:
     hub = Hub(cfg, log)
     for kind in ("serial", "mqtt", "ble"):
         if cfg[kind]["enabled"]:
-            t = transports.make(kind, cfg[kind], hub.sink, log.line)
+            t = transports.make(kind, cfg[kind], hub.sink, log.line, hub.registry.reject)
             if t is not None:
                 hub.add_transport(t)
     if cfg.inputs:

@@ -3,7 +3,6 @@ Master tier per channel, and the views the mesh, the rules, the memories
 and the web page read."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .master import Master
@@ -68,14 +67,14 @@ class NodeStates:
         reg, out = self.hub.registry, []
         for node, msg in self.latest.items():
             info = reg.nodes.get(node)
-            if info is None or not msg["ch"]:
-                continue
+            if info is None or not msg["ch"] or not info.online:
+                continue  # an offline node (its last will) is out at once
             m = self.hub.masters.get((node, 0))
             h = info.hello or {}
             w = self.hub.cfg.weight(node, h.get("weight", 1))
             out.append(NodeView(node=node, weight=w, z=m.t_sync if m else 0j,
                                 c=msg["ch"][0][3] / _Q15,
-                                last_seen=info.last_seen if info.online else -math.inf,
+                                last_seen=info.last_seen,
                                 period=info.report_period))
         return out
 

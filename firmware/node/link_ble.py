@@ -22,10 +22,16 @@ _WRITE = 0x0008
 _READ = 0x0002
 
 
-def _adv(name):
-    # Flags (general discoverable, no BR/EDR) + complete local name.
-    n = name.encode()[:20]
-    return b"\x02\x01\x06" + bytes((len(n) + 1, 0x09)) + n
+def _adv():
+    # Flags (general discoverable, no BR/EDR) + our 128-bit service UUID, so
+    # the hub can scan for the service; the name goes in the scan response
+    # (31 bytes is too little for both).
+    return b"\x02\x01\x06" + bytes((17, 0x07)) + bytes(SERVICE)
+
+
+def _resp(name):
+    n = name.encode()[:29]
+    return bytes((len(n) + 1, 0x09)) + n
 
 
 class BleLink(Link):
@@ -50,7 +56,7 @@ class BleLink(Link):
         self._advertise()
 
     def _advertise(self):
-        self._ble.gap_advertise(200000, adv_data=_adv(self.node))
+        self._ble.gap_advertise(200000, adv_data=_adv(), resp_data=_resp(self.node))
 
     def _irq(self, event, data):
         # Runs in interrupt context: record state only, no allocation-heavy work.
