@@ -51,7 +51,16 @@ def _deg(z: complex) -> float:
 
 
 def run(hub: Hub, seconds: float | None = None, status_every: float = 5.0) -> None:
-    """Run until Ctrl-C (or for `seconds`), printing a status line now and then."""
+    """Run until Ctrl-C or SIGTERM (or for `seconds`), printing a status line
+    now and then; either way the hub stops cleanly (state saved, DB closed)."""
+    import signal
+    import threading
+
+    def _term(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _term)
     hub.start()
     t_end = None if seconds is None else time.monotonic() + seconds
     next_status = time.monotonic() + status_every
@@ -61,5 +70,7 @@ def run(hub: Hub, seconds: float | None = None, status_every: float = 5.0) -> No
             if status_every and time.monotonic() >= next_status:
                 next_status += status_every
                 hub.log("status", status_line(hub))
+    except KeyboardInterrupt:
+        hub.log("hub", "stopping")
     finally:
         hub.stop()
