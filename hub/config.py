@@ -29,12 +29,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "mqtt": {"enabled": False, "host": "127.0.0.1", "port": 1883, "prefix": "becomingone",
              "client_id": "becomingone-hub", "keepalive": 30, "username": "", "password": ""},
     "ble": {"enabled": False},
-    "web": {"host": "127.0.0.1", "port": 8000},
+    "web": {"enabled": True, "host": "127.0.0.1", "port": 8000, "token": "", "max_hz": 10.0},
     "sim": {"nodes": 0, "seed": 1, "period": 60.0},
 }
 # Sections whose content other modules check: [[rules]], [[inputs]], [nodes.<id>].
 _FREE = ("rules", "inputs", "nodes")
-SECRETS = ("password",)
+SECRETS = ("password", "token")
 
 
 @dataclass
