@@ -23,7 +23,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "mesh": {"enter": 0.75, "leave": 0.70, "dwell": 3.0, "stale_periods": 3.0},
     "master": {"taus": [60.0, 600.0, 3600.0], "align_rad": 0.3},
     "witness": {"beta": 0.2, "k": 3.0},
-    "memory": {"r0": 1 / 3600, "prune_below": 0.1, "raw_days": 2.0, "minute_days": 60.0,
+    "memory": {"r0": 1 / 3600, "prune_below": 0.1, "raw_days": 0.25, "minute_days": 60.0,
                "hour_days": 3650.0},
     "serial": {"enabled": False, "ports": "auto", "baud": 115200},
     "mqtt": {"enabled": False, "host": "127.0.0.1", "port": 1883, "prefix": "becomingone",
