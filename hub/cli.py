@@ -109,6 +109,25 @@ def cmd_boards(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "console.py"
+    if not path.is_file():
+        raise CliError(f"console: {path} not found (the console runs from a source checkout)")
+    spec = importlib.util.spec_from_file_location("becomingone_console", path)
+    console = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = console
+    spec.loader.exec_module(console)
+    if args.baud < 1:
+        raise CliError(f"--baud must be positive, got {args.baud}")
+    try:
+        return console.run(args.port, raw=args.raw, baud=args.baud, node=args.node)
+    except console.ConsoleError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"{PROG} {__version__}")
     return 0
@@ -116,6 +135,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "boards": cmd_boards,
+    "console": cmd_console,
     "demo": cmd_demo,
     "hub": cmd_hub,
     "verify-log": cmd_verify_log,
@@ -166,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify-log", help="check the hub's hash-chained event log")
     verify.add_argument("--db", default="becomingone.db", help="SQLite file")
+
+    console = sub.add_parser("console", help="a terminal console on a node's serial port")
+    console.add_argument("port", nargs="?", default=None,
+                         help="serial port (default: the only USB serial device)")
+    console.add_argument("--raw", action="store_true", help="show the bytes unchanged")
+    console.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
+    console.add_argument("--node", default=None,
+                         help="node id commands go to (default: the node heard from)")
 
     sub.add_parser("version", help="print the version")
     return parser

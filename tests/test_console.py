@@ -1,0 +1,612 @@
+"""`becomingone console` (tools/console.py): decoding and formatting, command
+parsing, the keyboard, then the real thing: the console as a subprocess
+(`python -m hub.cli console PORT`, stdin a pipe or a pty) on a real pty with
+the CPython node firmware on the other end (socat joins two ptys under fixed
+link names, so the port path survives a node restart)."""
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+
+import pytest
+from kairos import wire
+from mp import ROOT
+from nodeharness import sim_board, stage
+
+_spec = importlib.util.spec_from_file_location("becomingone_console",
+                                               ROOT / "tools" / "console.py")
+console = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = console
+_spec.loader.exec_module(console)
+
+T0 = time.mktime((2026, 1, 1, 12, 0, 1, 0, 0, -1))  # 12:00:01 local time
+
+
+def frame(t, node="kitchen-1", seq=0, boot=77, **fields):
+    return dict({"t": t, "node": node, "boot": boot, "seq": seq, "tick": seq * 10}, **fields)
+
+
+def line(t, **kw):
+    return wire.encode_line(frame(t, **kw))
+
+
+CH = [{"name": "wave", "lags": [2, 4, 8, 16], "s": 6, "s0": 2, "ic": 22938}]
+HELLO = line("hello", board="sim", fw="0.1.0", period=20, every=25, weight=1,
+             caps=["led", "serial"], ch=CH)
+
+
+def report(c=26870, k=3, coll=0, seq=1, rows=None, drop=0, miss=0, **kw):
+    rows = rows or [[100, 5000, k, c, 300, -300, coll]]
+    return line("report", seq=seq, n=seq * 25, drop=drop, miss=miss, ch=rows, **kw)
+
+
+class Mono:
+    """A monotonic clock the test moves."""
+
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def con():
+    return console.Console(now=lambda: T0, mono=Mono(), boot=1234)
+
+
+@pytest.fixture
+def heard(con):
+    """A console that has heard the node's hello: commands go to it."""
+    con.feed(HELLO)
+    return con
+
+
+# -- decoding and formatting ----------------------------------------------------
+def test_report_shows_tau_in_ms_after_the_hello(con):
+    assert con.feed(report(k=3)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#3"]  # no hello yet
+    out = con.feed(HELLO + report(k=3, coll=1, seq=2))
+    assert out[0] == ("12:00:01 kitchen-1 hello: board sim fw 0.1.0, 20 ms period, report "
+                      "every 25, caps led,serial | wave: lags 2,4,8,16 s=6 s0=2 ic=22938")
+    assert out[1] == "12:00:01 kitchen-1 c=0.82 τ=320ms collapsed"  # lags[3] x 20 ms
+    assert con.feed(line("event", seq=3, i=0, on=1, c=26870, n=4100)) == [
+        "12:00:01 kitchen-1 c=0.82 τ=320ms COLLAPSE"]
+    assert con.feed(line("event", seq=4, i=0, on=0, c=9000, n=4200)) == [
+        "12:00:01 kitchen-1 c=0.27 τ=320ms collapse over"]
+    assert con.feed(report(k=0, seq=5, drop=3, miss=2)) == [
+        "12:00:01 kitchen-1 c=0.82 τ=40ms drop=3 miss=2"]
+    assert con.feed(report(k=7, seq=6)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#7"]  # no such lag
+
+
+def test_several_channels_are_named_and_a_new_boot_is_noted(con):
+    chs = CH + [{"name": "mic", "lags": [1, 500], "s": 6, "s0": 0, "ic": 20000}]
+    hello = dict(board="b", fw="1", period=40, every=25, weight=1, caps=[], ch=chs)
+    con.feed(line("hello", **hello))
+    rows = [[0, 1, 1, 16384, 0, 0, 0], [0, 1, 1, 32767, 0, 0, 1]]
+    assert con.feed(report(rows=rows)) == [
+        "12:00:01 kitchen-1 wave c=0.50 τ=160ms | mic c=1.00 τ=20.0s collapsed"]
+    assert con.feed(line("event", i=1, on=1, c=32767, n=9)) == [
+        "12:00:01 kitchen-1 mic c=1.00 τ=20.0s COLLAPSE"]
+    out = con.feed(line("hello", boot=78, **hello))
+    assert out[0].startswith("12:00:01 kitchen-1 hello (new boot): board b")
+    # Another node on the same port keeps its own hello.
+    assert con.feed(report(rows=rows[:1], node="n2")) == ["12:00:01 n2 c=0.50 τ=lag#1"]
+
+
+def test_repl_and_log_lines_pass_through_untouched(con):
+    noise = (b"MicroPython v1.27.0 on 2025-12-01; ESP32S3 module with ESP32S3\r\n"
+             b"Type \"help()\" for more information.\r\n"
+             b"Traceback (most recent call last):\r\n"
+             b"  File \"main.py\", line 9, in <module>\r\n"
+             b"OSError: [Errno 5] EIO\r\n\r\n"
+             b"\x1b[32mcolour\x1b[0m \xff\r\n"
+             b"print('@Kevin')\r\n")
+    data = noise + HELLO + b">>> " + report() + b">>> "
+    want = ["MicroPython v1.27.0 on 2025-12-01; ESP32S3 module with ESP32S3",
+            'Type "help()" for more information.',
+            "Traceback (most recent call last):",
+            '  File "main.py", line 9, in <module>',
+            "OSError: [Errno 5] EIO",
+            "",
+            "\x1b[32mcolour\x1b[0m \ufffd",
+            "print('@Kevin')"]
+    out = con.feed(data)
+    assert out[:8] == want
+    assert out[8].startswith("12:00:01 kitchen-1 hello:")
+    assert out[9:] == [">>> ", "12:00:01 kitchen-1 c=0.82 τ=320ms"]
+    assert con.pending() == ">>> "  # the prompt waits for its line: shown meanwhile
+    # Any chunking gives the same lines.
+    one = console.Console(now=lambda: T0, mono=Mono())
+    got = []
+    for i in range(len(data)):
+        got += one.feed(data[i:i + 1])
+    assert got == out
+    assert one.pending() == ">>> "
+
+
+def test_a_bad_frame_is_shown_with_its_reason(con):
+    bad = bytearray(report())
+    bad[30] ^= 1
+    out = con.feed(bytes(bad) + report()[:40] + b"\n" + report())
+    assert out[0].startswith("?? bad frame (crc): @K1 {")
+    assert out[1].startswith("?? bad frame (truncated): @K1 {")
+    assert out[2] == "12:00:01 kitchen-1 c=0.82 τ=lag#3"
+    assert con.counts == {"crc": 1, "truncated": 1}
+
+
+def test_a_partial_line_is_bounded_and_flushed(con):
+    assert con.feed(b"x" * 10000) == ["x" * 10000]
+    assert con.feed(b"half a line") == [] and con.pending() == "half a line"
+    assert con.feed(b" @K1 {") == [] and con.pending() == "half a line "
+    assert con.flush()[0].startswith("half a line")  # the port went away mid-line
+    assert con.pending() == "" and con.flush() == []
+
+
+# -- commands ---------------------------------------------------------------------
+def sent(con, text):
+    data = con.command(text)
+    msgs = wire.LineDecoder().feed(data)
+    assert len(msgs) == 1 and data.endswith(b"\n")
+    return msgs[0]
+
+
+@pytest.mark.parametrize("text, op, args", [
+    ("set lags 2,4,8", "set", {"ch": 0, "lags": [2, 4, 8]}),
+    ("set lags 2, 4, 8", "set", {"ch": 0, "lags": [2, 4, 8]}),
+    ("set 1 lags 3,6,12", "set", {"ch": 1, "lags": [3, 6, 12]}),
+    ("set s 6", "set", {"ch": 0, "s": 6}),
+    ("set s 99", "set", {"ch": 0, "s": 99}),  # the node judges the value
+    ("set 2 lags 4,8 ic 20000 s0 1", "set", {"ch": 2, "lags": [4, 8], "ic": 20000, "s0": 1}),
+    ("set omega 100 hysteresis 500 dwell 8", "set",
+     {"ch": 0, "omega": 100, "hysteresis": 500, "dwell": 8}),
+    ("led on", "out", {"name": "led", "on": 1}),
+    ("led off", "out", {"name": "led", "on": 0}),
+    ("pixel 255 0 0", "out", {"name": "pixel", "rgb": [255, 0, 0]}),
+    ("pixel 1,2,3", "out", {"name": "pixel", "rgb": [1, 2, 3]}),
+    ("buzzer 440", "out", {"name": "buzzer", "freq": 440}),
+    ("buzzer off", "out", {"name": "buzzer", "freq": 0}),
+    ("motor 30000", "out", {"name": "motor", "duty": 30000}),
+    ("reboot", "reboot", {}),
+])
+def test_commands_become_cmd_frames(heard, text, op, args):
+    con = heard
+    m = sent(con, text)
+    assert m == frame("cmd", boot=1234, seq=0, tick=100000, id=1, op=op, args=args)
+    assert con.sent == {1: (text, 100.0)}
+
+
+def test_ping_is_a_clock_sync_ping_and_the_pong_shows_the_round_trip(heard):
+    con = heard
+    m = sent(con, "ping")
+    assert m == frame("ping", boot=1234, seq=0, tick=100000, id=1, t0=100000)
+    con._mono.t += 0.0042
+    out = con.feed(line("pong", id=1, t0=100000, t1=5000, t2=5001))
+    assert out == ["12:00:01 kitchen-1 pong #1: round trip 4.2 ms (node tick 5000, held 1 ms)"]
+    # A pong that is not ours: the round trip from its t0 (30-bit ms ticks).
+    out = con.feed(line("pong", id=9, t0=100000 - 7, t1=1, t2=1))
+    assert "round trip 11.0 ms" in out[0]  # 4.2 ms later, 7 ms earlier: whole ms ticks
+
+
+def test_acks_show_the_command_and_the_nodes_error(con):
+    con.feed(HELLO)
+    assert sent(con, "led on")["node"] == "kitchen-1"  # commands go to the node heard
+    assert sent(con, "set s 99")["id"] == 2
+    con._mono.t += 0.003
+    out = con.feed(line("ack", id=1, ok=1, err="") + line("ack", id=2, ok=0, err="s must be 4..12")
+                   + line("ack", id=77, ok=1, err=""))
+    assert out == ["12:00:01 kitchen-1 ack #1 (led on): ok in 3.0 ms",
+                   "12:00:01 kitchen-1 ack #2 (set s 99): ERROR s must be 4..12",
+                   "12:00:01 kitchen-1 ack #77: ok"]
+    assert con.sent == {}
+    fixed = console.Console(node="other", mono=Mono())
+    fixed.feed(HELLO)
+    assert sent(fixed, "reboot")["node"] == "other"
+
+
+def test_ids_and_seq_advance_and_wrap(heard):
+    con = heard
+    con._id = 65534
+    assert [sent(con, "ping")["id"] for _ in range(3)] == [65535, 1, 2]
+    assert con.seq == 3
+    for i in range(300):
+        con.command("led on" if i % 2 else "ping")
+    assert len(con.sent) == 256  # bounded
+
+
+@pytest.mark.parametrize("text, why", [
+    ("ping 3", "ping: takes no arguments"),
+    ("reboot now", "reboot: takes no arguments"),
+    ("led", "led: expected on or off, got 'nothing'"),
+    ("led maybe", "led: expected on or off"),
+    ("pixel 255 0", "pixel: expected 3 values (R G B), got 2"),
+    ("pixel 255 0 0 0", "pixel: expected 3 values"),
+    ("pixel 256 0 0", "pixel: R must be 0..255, got 256"),
+    ("pixel red 0 0", "pixel: R must be an integer, got 'red'"),
+    ("buzzer", "buzzer: expected one value, got 0"),
+    ("buzzer loud", "buzzer: HZ must be an integer"),
+    ("buzzer -5", "buzzer: HZ must be 0..65535, got -5"),
+    ("motor 70000", "motor: DUTY must be 0..65535, got 70000"),
+    ("motor 1 2", "motor: expected one value, got 2"),
+    ("set", "set: nothing to set"),
+    ("set 1", "set: nothing to set"),
+    ("set 9 s 6", "set: CH must be 0..7, got 9"),
+    ("set speed 3", "set: cannot set 'speed' (settable: lags, s,"),
+    ("set s", "set: s needs a value"),
+    ("set s six", "set: s must be an integer, got 'six'"),
+    ("set s 6 7", "set: s takes one value, got '6 7'"),
+    ("set s 6 s 7", "set: s given twice"),
+    ("set lags 2,x,8", "set: a lag must be an integer, got 'x'"),
+    ("set lags 0,4", "set: a lag must be 1..1024, got 0"),
+    ("set lags 1,2,3,4,5,6,7,8,9", "set: lags: at most 8, got 9"),
+    ("set ic 2000000000", "set: ic must be -1073741823..1073741823"),
+])
+def test_bad_arguments_are_a_local_error_and_send_nothing(heard, text, why):
+    con = heard
+    with pytest.raises(console.CommandError) as e:
+        con.command(text)
+    assert str(e.value).startswith(why)
+    assert "(usage: " in str(e.value)
+    assert con.seq == 0 and con._id == 0 and con.sent == {}
+    assert sent(con, "ping")["id"] == 1  # no id was used up
+
+
+def test_commands_need_a_node_heard_or_named(con):
+    with pytest.raises(console.CommandError, match="no node heard from yet"):
+        con.command("led on")
+    assert con.seq == 0 and con.sent == {}
+    assert con.command("print(1)") == b"print(1)\r\n"  # raw text needs no node
+    named = console.Console(node="n-7")
+    assert wire.LineDecoder().feed(named.command("reboot"))[0]["node"] == "n-7"
+
+
+@pytest.mark.parametrize("text", [
+    "print(1)", "led = Pin(2, Pin.OUT)", "led.on()", "ping()", "set = {1, 2}", "motor += 1",
+    "  reboot", "import machine", "hello board", "", "pixel[0] = (1, 2, 3)",
+    "ledon", "ping: 3",
+])
+def test_other_lines_go_to_the_board_as_typed(con, text):
+    assert con.command(text) == text.encode() + b"\r\n"
+    assert con.command(text + "\n") == text.encode() + b"\r\n"
+    assert con.seq == 0 and con.sent == {}
+
+
+# -- the keyboard -------------------------------------------------------------------
+def test_keys_from_a_pipe():
+    k = console.Keys(echo=False)
+    assert k.feed(b"led on\nping\r\nprint(1)\rx") == [
+        ("line", "led on"), ("line", "ping"), ("line", "print(1)")]
+    assert k.feed(b"\n") == [("line", "x")]
+    assert k.feed(b"ab\x03") == [("send", b"\x03")] and k.buf == ""
+    assert k.feed(b"\x04\x01") == [("send", b"\x04"), ("send", b"\x01")]
+    assert k.feed("τ".encode() + b"\xff\n\xcf") == [("line", "τ\ufffd")]
+    assert k.feed(b"\x84\n") == [("line", "τ")]  # a character split over reads
+    assert k.feed(b"led on\x1dignored\n") == [("exit", None)]
+
+
+def test_keys_from_a_terminal_echo_and_edit():
+    k = console.Keys(echo=True)
+    out = k.feed(b"lef\x7fd on\x1b[Ax\x1bOBy\r")
+    assert [a for a in out if a[0] != "echo"] == [("line", "led onxy")]
+    assert "".join(a[1] for a in out if a[0] == "echo") == "lef\b \bd onxy"
+    assert k.feed(b"abc\x03") == [("echo", "a"), ("echo", "b"), ("echo", "c"),
+                                  ("echo", "^C\n"), ("send", b"\x03")]
+    assert k.feed(b"\x7f") == []  # nothing to delete
+    assert k.feed(b"\x1d") == [("exit", None)]
+
+
+# -- port discovery ------------------------------------------------------------------
+class FakePort:
+    def __init__(self, device, vid, description="USB JTAG/serial debug unit"):
+        self.device, self.vid, self.description = device, vid, description
+
+
+def test_discovery_takes_the_only_usb_serial_device(monkeypatch):
+    from serial.tools import list_ports
+
+    ports = [FakePort("/dev/ttyS0", None, "n/a"), FakePort("/dev/ttyACM0", 0x303A)]
+    monkeypatch.setattr(list_ports, "comports", lambda: ports)
+    assert console.discover() == "/dev/ttyACM0"
+    ports.append(FakePort("/dev/ttyUSB0", 0x10C4, "CP2102"))
+    with pytest.raises(console.ConsoleError, match=r"2 USB serial devices: /dev/ttyACM0 "
+                       r"\(USB JTAG/serial debug unit\), /dev/ttyUSB0 \(CP2102\); name one"):
+        console.discover()
+    del ports[1:]
+    with pytest.raises(console.ConsoleError, match="no USB serial device found"):
+        console.discover()
+
+
+# -- through real ptys ---------------------------------------------------------------
+needs_socat = pytest.mark.skipif(shutil.which("socat") is None,
+                                 reason="socat not installed (bash tools/setup.sh)")
+
+
+class Cable:
+    """Two ptys joined by socat under fixed names: the console's end and the
+    node's end.  unplug() removes both (the port disappears), plug() brings
+    them back under the same names."""
+
+    def __init__(self, d):
+        self.port = str(d / "ttyConsole")
+        self.node = str(d / "ttyNode")
+        self.proc = None
+
+    def plug(self, timeout=5.0):
+        self.proc = subprocess.Popen(
+            ["socat", f"pty,raw,echo=0,link={self.port}", f"pty,raw,echo=0,link={self.node}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + timeout
+        while not (os.path.exists(self.port) and os.path.exists(self.node)):
+            assert time.monotonic() < end, "socat made no ptys"
+            time.sleep(0.02)
+
+    def unplug(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+        self.proc = None
+
+    def close(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+class NodeProc:
+    """The real firmware on CPython (main.py from a staged filesystem) on
+    the node's end of the cable."""
+
+    def __init__(self, tmp, port):
+        board = sim_board(period_ms=20, report_every=10)
+        board["outputs"] += [{"name": "buzzer", "kind": "buzzer", "pin": 5},
+                             {"name": "motor", "kind": "motor", "pin": 6}]
+        self.cfg = {"node": "kitchen-1", "seed": 5, "realtime": True, "serial": {"port": port}}
+        self.fs = stage(tmp, board, self.cfg)
+        self.proc = None
+        self.starts = 0
+
+    def start(self):
+        self.starts += 1
+        self.cfg["seed"] = 4 + self.starts  # the seed draws the boot id: a new one per start
+        (self.fs / "node.json").write_text(json.dumps(self.cfg))
+        env = dict(os.environ, PYTHONPATH=str(self.fs))
+        self.log = open(self.fs / f"node{self.starts}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "main.py", "--board", "board.json", "--config", "node.json"],
+            cwd=self.fs, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+            self.log.close()
+
+
+class ConsoleProc:
+    """`python -m hub.cli console ...` with stdin a pipe (or a pty), its
+    stdout collected line by line by a thread."""
+
+    def __init__(self, *args, stdin=subprocess.PIPE):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "console", *args], cwd=ROOT,
+            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.out = b""
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while True:
+            chunk = self.proc.stdout.read1(4096)
+            if not chunk:
+                return
+            with self.lock:
+                self.out += chunk
+
+    def lines(self):
+        with self.lock:
+            return self.out.decode("utf-8", "replace").splitlines()
+
+    def type(self, data):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def wait_for(self, pattern, after=0, timeout=10.0):
+        """The first output line from index `after` on that matches; its index."""
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for i, text in enumerate(self.lines()[after:], after):
+                if rx.search(text):
+                    return i
+            time.sleep(0.02)
+        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines()))
+
+    def exit(self, timeout=5.0):
+        rc = self.proc.wait(timeout)
+        self.reader.join(timeout)
+        return rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def rig(tmp_path):
+    cable = Cable(tmp_path)
+    cable.plug()
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    node = NodeProc(fs, cable.node)
+    procs = []
+    try:
+        yield cable, node, procs
+    finally:
+        for p in procs:
+            p.kill()
+        node.kill()
+        cable.close()
+
+
+@needs_socat
+def test_console_on_a_real_node_commands_and_a_restart(rig):
+    cable, node, procs = rig
+    t_start = time.monotonic()
+    con = ConsoleProc(cable.port)
+    procs.append(con)
+    con.wait_for(r"^console on .*ttyConsole at 115200 baud; Ctrl-\] exits")
+    node.start()
+    i = con.wait_for(r"^\d\d:\d\d:\d\d kitchen-1 hello: board sim .*wave: lags 2,4,8,16 s=6")
+    con.wait_for(r"^\d\d:\d\d:\d\d kitchen-1 wave c=\d\.\d\d τ=\d+ms( collapsed)? \| burst c=",
+                 after=i)
+    # The board's own text on the same port passes through untouched.
+    with open(cable.node, "wb", buffering=0) as board:
+        board.write(b"MicroPython v1.27.0; a REPL line \x1b[1mbold\x1b[0m\r\n")
+    con.wait_for(r"^MicroPython v1\.27\.0; a REPL line \x1b\[1mbold\x1b\[0m$")
+
+    con.type(b"led on\n")
+    con.wait_for(r"kitchen-1 ack #1 \(led on\): ok in \d+\.\d ms$")
+    con.type(b"ping\n")
+    con.wait_for(r"kitchen-1 pong #2: round trip \d+\.\d ms \(node tick \d+, held \d+ ms\)$")
+    con.type(b"set s 99\n")
+    con.wait_for(r"kitchen-1 ack #3 \(set s 99\): ERROR s must be")
+    con.type(b"led maybe\n")  # a local error: nothing sent, no id used
+    con.wait_for(r"^console: led: expected on or off, got 'maybe' .*; not sent$")
+    con.type(b"pixel 255 0 0\nbuzzer 440\nmotor 30000\nset 1 lags 3,6,12\n")
+    for cid, text in ((4, "pixel 255 0 0"), (5, "buzzer 440"), (6, "motor 30000"),
+                      (7, "set 1 lags 3,6,12")):
+        con.wait_for(rf"kitchen-1 ack #{cid} \({text}\): ok")
+    con.wait_for(r"kitchen-1 hello: .*burst: lags 3,6,12")  # the node re-announces itself
+    con.type(b"print('not a command')\n")  # raw text: the node skips it as noise
+    con.type(b"reboot\n")
+    con.wait_for(r"kitchen-1 ack #8 \(reboot\): ok")
+
+    # The node restarts and its port disappears and comes back (USB CDC).
+    node.kill()
+    cable.unplug()
+    lost = con.wait_for(r"^console: .*ttyConsole lost \(.*\); reconnecting \(Ctrl-\] exits\)$")
+    time.sleep(0.5)
+    cable.plug()
+    node.start()
+    back = con.wait_for(r"^console: .*ttyConsole reconnected$", after=lost)
+    i = con.wait_for(r"kitchen-1 hello \(new boot\): board sim .*burst: lags 2,4,8,16", after=back)
+    con.wait_for(r"^\d\d:\d\d:\d\d kitchen-1 wave c=\d\.\d\d τ=\d+ms", after=i)
+    con.type(b"ping\n")
+    con.wait_for(r"kitchen-1 pong #9: round trip", after=i)
+    assert len([x for x in con.lines() if " lost (" in x]) == 1  # said once
+
+    con.type(b"\x1d")
+    assert con.exit() == 0
+    assert con.proc.stderr.read() == b""
+    assert not [x for x in con.lines() if x.startswith("?? bad frame")]
+    assert time.monotonic() - t_start < 40
+
+
+class FakeBoard:
+    """A pty whose other end the test holds: what the console sends."""
+
+    def __init__(self):
+        self.master, self.slave = os.openpty()
+        self.path = os.ttyname(self.slave)
+
+    def read(self, n=1 << 20, timeout=5.0, until=None):
+        """n bytes, or up to and including `until`, or what came in `timeout`."""
+        got = b""
+        end = time.monotonic() + timeout
+        os.set_blocking(self.master, False)
+        while len(got) < n and time.monotonic() < end and not (until and got.endswith(until)):
+            try:
+                got += os.read(self.master, 4096)
+            except BlockingIOError:
+                time.sleep(0.01)
+        return got
+
+    def close(self):
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.fixture
+def board():
+    b = FakeBoard()
+    yield b
+    b.close()
+
+
+def test_ctrl_c_goes_to_the_board_and_raw_shows_bytes_unchanged(board):
+    con = ConsoleProc(board.path, "--raw")
+    try:
+        con.wait_for(r"^console on .* \(raw\); Ctrl-\] exits")
+        data = HELLO + b"\x00\xfe junk \x1b[0m\r\n>>> "
+        os.write(board.master, data)
+        end = time.monotonic() + 5
+        while data not in con.out and time.monotonic() < end:
+            time.sleep(0.02)
+        assert data in con.out
+        con.type(b"\x03")
+        assert board.read(1) == b"\x03"
+        con.type(b"reboot\nimport machine\n")  # the node was learnt from its hello
+        got = board.read(until=b"import machine\r\n")
+        msgs = wire.LineDecoder().feed(got)
+        assert [(m["t"], m["op"], m["node"]) for m in msgs] == [("cmd", "reboot", "kitchen-1")]
+        assert got.endswith(b"\nimport machine\r\n")
+        con.type(b"\x1d")
+        assert con.exit() == 0
+    finally:
+        con.kill()
+
+
+def test_a_terminal_keyboard_is_raw_while_running_and_restored(board):
+    kb_master, kb_slave = os.openpty()
+    before = termios.tcgetattr(kb_slave)
+    con = ConsoleProc(board.path, "--node", "kitchen-1", stdin=kb_slave)
+    try:
+        con.wait_for(r"^console on ")
+        time.sleep(0.2)
+        attrs = termios.tcgetattr(kb_slave)
+        assert not attrs[3] & (termios.ICANON | termios.ECHO | termios.ISIG)
+        os.write(kb_master, b"led ofx\x7ff\r")  # Enter is \r; one typo fixed
+        msgs = wire.LineDecoder().feed(board.read(until=b"\n"))
+        assert msgs[0]["args"] == {"name": "led", "on": 0}
+        os.write(kb_master, b"\x03")  # not a signal: a byte for the board
+        assert board.read(1) == b"\x03"
+        assert con.proc.poll() is None
+        os.write(kb_master, b"\x1d")
+        assert con.exit() == 0
+        assert termios.tcgetattr(kb_slave) == before
+    finally:
+        con.kill()
+        os.close(kb_master)
+        os.close(kb_slave)
+
+
+def test_a_missing_port_is_one_line_and_exit_1(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "hub.cli", "console", str(tmp_path / "ttyNone")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=30, stdin=subprocess.PIPE)
+    assert r.returncode == 1 and r.stdout == ""
+    missing = tmp_path / "ttyNone"
+    assert r.stderr == f"becomingone: cannot open {missing}: No such file or directory\n"
+
+
+def test_stdin_ending_keeps_the_console_running_until_sigint(board):
+    """stdin ending (e.g. `< /dev/null` for a log) keeps the console showing
+    the board; Ctrl-C from the shell (SIGINT) ends it."""
+    con = ConsoleProc(board.path)
+    try:
+        con.wait_for(r"^console on ")
+        con.proc.stdin.close()
+        os.write(board.master, report())
+        con.wait_for(r"^\d\d:\d\d:\d\d kitchen-1 c=0\.82 τ=lag#3$")
+        assert con.proc.poll() is None
+        con.proc.send_signal(signal.SIGINT)
+        assert con.exit() == 130
+    finally:
+        con.kill()
