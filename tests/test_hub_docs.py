@@ -1,8 +1,9 @@
 """The documented example config is valid: the hub and its rules accept it."""
+from mp import ROOT
+
 from hub import config
 from hub.inputs import Inputs
 from hub.rules import parse_rules
-from mp import ROOT
 
 
 def test_example_config_parses():
