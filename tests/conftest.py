@@ -1,3 +1,4 @@
+import os
 import pathlib
 import sys
 
@@ -15,3 +16,12 @@ def mpy():
     vm = MicroPython()
     yield vm
     vm.close()
+
+
+# CI runs Hypothesis derandomized: the same examples every run, so a red CI
+# is a real regression, not a new random draw (local runs keep exploring).
+if os.environ.get("CI"):
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, deadline=None)
+    settings.load_profile("ci")
