@@ -19,6 +19,7 @@ import pytest
 from kairos import wire
 from mp import ROOT
 from nodeharness import sim_board, stage
+from rigs import Cable
 
 _spec = importlib.util.spec_from_file_location("becomingone_console",
                                                ROOT / "tools" / "console.py")
@@ -327,36 +328,6 @@ needs_socat = pytest.mark.skipif(shutil.which("socat") is None,
                                  reason="socat not installed (bash tools/setup.sh)")
 
 
-class Cable:
-    """Two ptys joined by socat under fixed names: the console's end and the
-    node's end.  unplug() removes both (the port disappears), plug() brings
-    them back under the same names."""
-
-    def __init__(self, d):
-        self.port = str(d / "ttyConsole")
-        self.node = str(d / "ttyNode")
-        self.proc = None
-
-    def plug(self, timeout=5.0):
-        self.proc = subprocess.Popen(
-            ["socat", f"pty,raw,echo=0,link={self.port}", f"pty,raw,echo=0,link={self.node}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.monotonic() + timeout
-        while not (os.path.exists(self.port) and os.path.exists(self.node)):
-            assert time.monotonic() < end, "socat made no ptys"
-            time.sleep(0.02)
-
-    def unplug(self):
-        self.proc.terminate()
-        self.proc.wait(5)
-        self.proc = None
-
-    def close(self):
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
 class NodeProc:
     """The real firmware on CPython (main.py from a staged filesystem) on
     the node's end of the cable."""
@@ -441,7 +412,7 @@ class ConsoleProc:
 
 @pytest.fixture
 def rig(tmp_path):
-    cable = Cable(tmp_path)
+    cable = Cable(tmp_path, "ttyConsole")
     cable.plug()
     fs = tmp_path / "fs"
     fs.mkdir()
@@ -460,7 +431,7 @@ def rig(tmp_path):
 def test_console_on_a_real_node_commands_and_a_restart(rig):
     cable, node, procs = rig
     t_start = time.monotonic()
-    con = ConsoleProc(cable.port)
+    con = ConsoleProc(cable.host)
     procs.append(con)
     con.wait_for(r"^console on .*ttyConsole at 115200 baud; Ctrl-\] exits")
     node.start()

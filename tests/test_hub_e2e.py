@@ -10,11 +10,12 @@ import threading
 import time
 
 from broker import Mosquitto
-from hub.memory import Store
 from nodeharness import FirmwareVM, sim_board, stage
+from rigs import wait_for
 
 from hub import config
 from hub.logs import Log
+from hub.memory import Store
 
 
 def hub_proc(tmp_path, broker, db, name):
@@ -47,15 +48,6 @@ def node_proc(tmp_path, broker, name, samples):
                             stderr=subprocess.PIPE)
 
 
-def wait_for(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def text(path):
     return path.read_text(errors="replace")
 
@@ -72,8 +64,8 @@ def test_mqtt_nodes_to_hub_survive_a_hub_kill(tmp_path):
         assert wait_for(lambda: "mqtt" in text(log1) or "status" in text(log1), 10)
         nodes = [node_proc(tmp_path, broker, n, 1500) for n in ("n1", "n2")]
         procs += nodes
-        assert wait_for(lambda: text(log1).count("hello:") >= 2), text(log1)
-        assert wait_for(lambda: "THE_ONE entered" in text(log1)), text(log1)
+        assert wait_for(lambda: text(log1).count("hello:") >= 2, 20), text(log1)
+        assert wait_for(lambda: "THE_ONE entered" in text(log1), 20), text(log1)
         hub1.send_signal(signal.SIGKILL)  # mid-stream, nothing flushed on purpose
         hub1.wait(5)
         time.sleep(1.0)  # the broker queues for the hub's persistent session

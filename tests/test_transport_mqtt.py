@@ -11,6 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from broker import mosquitto  # noqa: F401 (fixture)
 from kairos import wire
+from rigs import wait_for
 
 from hub.registry import Registry
 from hub.transports import TransportError, make
@@ -27,15 +28,6 @@ HELLO = frame("hello", board="sim", fw="0.1", period=10, every=10, weight=1, cap
 def report(seq, node="a"):
     return frame("report", node, seq, n=seq * 10, drop=0, miss=0,
                  ch=[[1, 2, 3, 4, 5, 6, 0]])
-
-
-def wait(pred, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 class Client:
@@ -111,7 +103,7 @@ def test_frames_status_garbage_and_wrong_topics(mosquitto):  # noqa: F811
         node.pub("becomingone/a/event", report(4))  # a report on the event topic
         node.pub("becomingone/a/pong", frame("pong", seq=5, id=1, t0=1, t1=2, t2=3))
         node.pub("becomingone/a/status", b"offline", retain=True)  # the last will
-        assert wait(lambda: len(sink.msgs()) == 6)
+        assert wait_for(lambda: len(sink.msgs()) == 6)
         assert sink.msgs() == [
             {"t": "status", "node": "a", "online": True}, HELLO, report(1),
             frame("event", seq=2, i=0, on=1, c=20000, n=20),
@@ -137,10 +129,10 @@ def test_send_reaches_the_cmd_topic_unretained(mosquitto):  # noqa: F811
         with pytest.raises(TransportError):
             t.send(frame("cmd", id=1, op="out", args={}))  # not heard yet
         node.pub("becomingone/a/report", report(1))
-        assert wait(lambda: t.nodes() == {"a"})
+        assert wait_for(lambda: t.nodes() == {"a"})
         cmd = frame("cmd", seq=9, id=3, op="out", args={"name": "led", "on": 1})
         t.send(cmd)
-        assert wait(lambda: node.got)
+        assert wait_for(lambda: node.got)
         topic, payload, qos, retain = node.got[0]
         assert topic == "becomingone/a/cmd" and qos == 1 and not retain
         assert wire.decode_json(payload, {}) == cmd
@@ -150,7 +142,7 @@ def test_send_reaches_the_cmd_topic_unretained(mosquitto):  # noqa: F811
         late.close()
         t.publish("becomingone/hub/out", json.dumps({"x": 1}).encode(), qos=1, retain=True)
         late = Client(mosquitto, "late2", subscribe="becomingone/hub/out")
-        assert wait(lambda: late.got, 5) and late.got[0][3]  # the adapters' publish
+        assert wait_for(lambda: late.got, 5) and late.got[0][3]  # the adapters' publish
         late.close()
     finally:
         node.close()
@@ -166,14 +158,14 @@ def test_unacked_frames_are_redelivered_after_a_reconnect(mosquitto):  # noqa: F
     try:
         for s in range(6):
             node.pub("becomingone/a/report", report(s))
-        assert wait(lambda: len(first.msgs()) == 6)
+        assert wait_for(lambda: len(first.msgs()) == 6)
     finally:
         t.stop()  # the hub goes away holding 3 un-acked frames
     node.pub("becomingone/a/report", report(6))  # queued in the session meanwhile
     second, reg = Sink(), Registry()
     t = hub(mosquitto, second, client_id="hub-dur")
     try:
-        assert wait(lambda: len(second.msgs()) >= 4)
+        assert wait_for(lambda: len(second.msgs()) >= 4)
         time.sleep(0.3)
         assert sorted(m["seq"] for m in second.msgs()) == [3, 4, 5, 6]
         assert t.logs[-1].endswith("(resumed session)")
@@ -198,13 +190,13 @@ def test_broker_restart_reconnects_by_itself(mosquitto):  # noqa: F811
     try:
         node = Client(mosquitto, "node-a")
         node.pub("becomingone/a/report", report(1))
-        assert wait(lambda: len(sink.msgs()) == 1)
+        assert wait_for(lambda: len(sink.msgs()) == 1)
         node.close()
         mosquitto.restart()
-        assert wait(lambda: t.ready.is_set() and t.status()["reconnects"] == 1, 15), t.logs
+        assert wait_for(lambda: t.ready.is_set() and t.status()["reconnects"] == 1, 15), t.logs
         node = Client(mosquitto, "node-a")
         node.pub("becomingone/a/report", report(2))
-        assert wait(lambda: len(sink.msgs()) == 2)
+        assert wait_for(lambda: len(sink.msgs()) == 2)
         assert sink.msgs()[-1] == report(2)
         node.close()
         assert sum("disconnected" in line for line in t.logs) == 1

@@ -13,6 +13,7 @@ import pytest
 import serial
 from kairos import wire
 from nodeharness import sim_board, stage
+from rigs import Cable, wait_for
 
 from hub.registry import Registry
 from hub.transports import TransportError, make
@@ -34,35 +35,6 @@ def report(seq, node="n1"):
                  ch=[[100, 5000, 2, 12000, 300, -300, 0]])
 
 
-class Cable:
-    """Two ptys joined by socat: the hub's end and the node's end."""
-
-    def __init__(self, d):
-        self.hub = str(d / "ttyV0")
-        self.node = str(d / "ttyNode")
-        self.proc = None
-
-    def plug(self, timeout=5.0):
-        self.proc = subprocess.Popen(
-            ["socat", "-d", "-d", f"pty,raw,echo=0,link={self.hub}",
-             f"pty,raw,echo=0,link={self.node}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.monotonic() + timeout
-        while not (os.path.exists(self.hub) and os.path.exists(self.node)):
-            assert time.monotonic() < end, "socat made no ptys"
-            time.sleep(0.02)
-
-    def unplug(self):
-        self.proc.terminate()
-        self.proc.wait(5)
-        self.proc = None
-
-    def close(self):
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
 class Collect:
     """A sink: keeps what arrives, acks at once."""
 
@@ -81,21 +53,12 @@ class Collect:
             return [m for m, _, _ in self.got if t is None or m["t"] == t]
 
 
-def wait(pred, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 @pytest.fixture
 def rig(tmp_path):
     cable = Cable(tmp_path)
     cable.plug()
     sink, reg, logs = Collect(), Registry(), []
-    t = make("serial", {"ports": [cable.hub], "baud": 115200}, sink, logs.append, reg.reject)
+    t = make("serial", {"ports": [cable.host], "baud": 115200}, sink, logs.append, reg.reject)
     t.start()
     try:
         yield cable, t, sink, reg, logs
@@ -121,7 +84,7 @@ def read_frames(ser, pred, timeout=5.0):
 
 def test_frames_arrive_and_noise_is_skipped_and_counted(rig):
     cable, t, sink, reg, logs = rig
-    assert wait(lambda: t.status()["connected"])
+    assert wait_for(lambda: t.status()["connected"])
     with open_node_end(cable) as ser:
         ser.write(b"MicroPython v1.22.0 on 2024-01-01; ESP32S3 module\r\n>>> \r\n")
         ser.write(wire.encode_line(HELLO))
@@ -134,33 +97,33 @@ def test_frames_arrive_and_noise_is_skipped_and_counted(rig):
         bad[20] ^= 1  # one flipped bit: a CRC reject
         ser.write(bytes(bad) + b"\x00\xff garbage \x1b[0m\r\n")
         ser.write(wire.encode_line(report(3)))
-        assert wait(lambda: len(sink.msgs("report")) == 2)
+        assert wait_for(lambda: len(sink.msgs("report")) == 2)
     assert sink.msgs() == [HELLO, report(1), report(3)]
-    assert {s for _, s, _ in sink.got} == {"serial:" + cable.hub}
+    assert {s for _, s, _ in sink.got} == {"serial:" + cable.host}
     assert all(abs(tr - time.time()) < 30 for _, _, tr in sink.got)
     st = t.status()
     assert st["counts"] == {"noise": 6, "crc": 1}
-    assert reg.rejects["serial:" + cable.hub] == {"noise": 6, "crc": 1}
+    assert reg.rejects["serial:" + cable.host] == {"noise": 6, "crc": 1}
     assert t.nodes() == {"n1"} and st["nodes"] == ["n1"]
-    assert st["ports"][cable.hub]["open"] and st["reconnects"] == 0
+    assert st["ports"][cable.host]["open"] and st["reconnects"] == 0
 
 
 def test_unplug_replug_and_send(rig):
     cable, t, sink, reg, logs = rig
     with open_node_end(cable) as ser:
         ser.write(wire.encode_line(report(1)))
-        assert wait(lambda: len(sink.msgs()) == 1)
+        assert wait_for(lambda: len(sink.msgs()) == 1)
     cable.unplug()
-    assert wait(lambda: not t.status()["connected"], 5)
+    assert wait_for(lambda: not t.status()["connected"], 5)
     with pytest.raises(TransportError):  # heard, but its port is gone now
         t.send(frame("ping", seq=1, id=1, t0=5))
     time.sleep(0.5)  # a few failed reopens
     cable.plug()
-    assert wait(lambda: t.status()["connected"], 10)
+    assert wait_for(lambda: t.status()["connected"], 10)
     assert t.status()["reconnects"] == 1
     with open_node_end(cable) as ser:
         ser.write(wire.encode_line(report(2)))
-        assert wait(lambda: len(sink.msgs()) == 2)
+        assert wait_for(lambda: len(sink.msgs()) == 2)
         assert sink.msgs()[-1] == report(2)
         cmd = frame("cmd", seq=2, id=9, op="out", args={"name": "led", "on": 1})
         t.send(cmd)
@@ -190,16 +153,16 @@ def test_real_firmware_node_over_serial(rig, tmp_path):
              "--config", str(fs / "node.json"), "--samples", "3000"],
             cwd=fs, env=dict(os.environ, PYTHONPATH=str(fs)), stdout=out, stderr=out)
     try:
-        assert wait(lambda: sink.msgs("hello") and len(sink.msgs("report")) >= 3, 20), \
+        assert wait_for(lambda: sink.msgs("hello") and len(sink.msgs("report")) >= 3, 20), \
             log.read_text()
         hello = sink.msgs("hello")[0]
         assert hello["node"] == "ser-1" and len(hello["ch"]) == 3
         t.send({"t": "ping", "node": "ser-1", "boot": 1, "seq": 1, "tick": 0, "id": 42,
                 "t0": 123456})
-        assert wait(lambda: [p for p in sink.msgs("pong") if p["id"] == 42], 10)
+        assert wait_for(lambda: [p for p in sink.msgs("pong") if p["id"] == 42], 10)
         info = reg.nodes["ser-1"]
         assert info.hello["period"] == 10 and info.report_period == pytest.approx(0.1)
-        assert info.duplicates == 0 and info.gaps == 0 and info.source == "serial:" + cable.hub
+        assert info.duplicates == 0 and info.gaps == 0 and info.source == "serial:" + cable.host
         assert reg.live(time.time()) == ["ser-1"]
         assert t.status()["counts"] == {}
     finally:
