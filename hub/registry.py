@@ -71,13 +71,15 @@ class Registry:
             info = self.nodes[node] = NodeInfo(node, source)
         return info
 
-    def accept(self, msg: dict, source: str, t_rx: float) -> bool:
+    def accept(self, msg: dict, source: str, t_rx: float, validated: bool = False) -> bool:
         """True when msg is new (store it, act on it); False for a duplicate,
-        a replay, an invalid message, or a status that changes nothing."""
+        a replay, an invalid message, or a status that changes nothing.
+        validated=True skips the schema check for frames a decoder (or the
+        hub's own sim) already checked: it is most of the cost of a frame."""
         with self._lock:
             if isinstance(msg, dict) and msg.get("t") == "status":
                 return self._status(msg, source, t_rx)
-            reason = wire.validate(msg)
+            reason = None if validated else wire.validate(msg)
             if reason is not None:
                 node = msg.get("node") if isinstance(msg, dict) else None
                 self.reject(source, reason, node if isinstance(node, str) else None)
