@@ -34,6 +34,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port (0..65535): {text!r}")
+    return int(text)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.kernel:
         from hub import kernel_demo
@@ -60,6 +66,10 @@ def _run_hub(args: argparse.Namespace, sim_nodes: int, db: str | None) -> int:
         cfg = config.load(args.config)
         if db:
             cfg["hub"]["db"] = db
+        if args.no_web:
+            cfg["web"]["enabled"] = False
+        if args.port is not None:
+            cfg["web"]["port"] = args.port
         log = Log(json_lines=args.json_logs)
         hub = run.build(cfg, log, sim_nodes=sim_nodes)
         run.run(hub, seconds=args.seconds, status_every=args.status)
@@ -205,6 +215,9 @@ def _hub_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json-logs", action="store_true", help="log JSON lines")
     p.add_argument("--status", type=float, default=5.0, metavar="S",
                    help="print a status line every S seconds (0: never)")
+    p.add_argument("--no-web", action="store_true", help="no web page / API")
+    p.add_argument("--port", type=_port, default=None, metavar="N",
+                   help="web page/API port (default: from the config, 8000; 0: any free)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,9 +62,12 @@ def run(hub: Hub, seconds: float | None = None, status_every: float = 5.0) -> No
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _term)
     hub.start()
+    web = None
     t_end = None if seconds is None else time.monotonic() + seconds
     next_status = time.monotonic() + status_every
     try:
+        if hub.cfg["web"]["enabled"]:
+            web = start_web(hub)
         while t_end is None or time.monotonic() < t_end:
             time.sleep(0.1 if t_end is None else max(0.0, min(0.1, t_end - time.monotonic())))
             if status_every and time.monotonic() >= next_status:
@@ -73,4 +76,23 @@ def run(hub: Hub, seconds: float | None = None, status_every: float = 5.0) -> No
     except KeyboardInterrupt:
         hub.log("hub", "stopping")
     finally:
+        if web is not None:
+            web.stop()
         hub.stop()
+
+
+def start_web(hub: Hub):
+    """The web page and API (hub.web) in a thread; None if it cannot listen
+    (the hub still runs: ingest matters more than the page)."""
+    from .web import WebError, WebServer
+
+    try:
+        web = WebServer(hub, hub.cfg["web"])
+        url = web.start()
+    except WebError as e:
+        hub.log("error", f"{e}; the hub runs on without its web page")
+        return None
+    if web.token_new:
+        hub.log("web", f"API token (made now, kept in the hub's store, shown once): {web.token}")
+    hub.log("web", f"page at {url}")
+    return web

@@ -39,7 +39,7 @@ apt_install() {
 # --- system packages (Debian) --------------------------------------------------
 # Packages the runtime or the tests need from apt. Only missing ones are installed.
 apt_packages() {
-    local pkgs=(mosquitto socat)
+    local pkgs=(mosquitto socat chromium)
     local missing=()
     local p
     for p in "${pkgs[@]}"; do

@@ -1,0 +1,1 @@
+"""One APIRouter per concern; app.py mounts them under /api (ws at /ws)."""

@@ -1,0 +1,14 @@
+"""GET /api/mesh: G, R, Psi, emergence, the witness."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from .. import views
+from ..deps import READ, HubDep
+
+router = APIRouter(tags=["mesh"], dependencies=READ)
+
+
+@router.get("/mesh", summary="Global coherence G, alignment R, phase Psi, emergence, witness")
+def get_mesh(hub: HubDep) -> dict:
+    return views.mesh(hub)

@@ -1,0 +1,67 @@
+"""GET /api/rules, /api/rules/{name}, /api/outputs; POST /api/rules/{name}/fire."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+
+from .. import views
+from ..deps import READ, WRITE, HubDep
+
+router = APIRouter(tags=["outputs"])
+
+
+def _rule(rule: Any) -> dict:
+    return {"name": rule.name, "when": rule.when.source,
+            "action": rule.action, "params": views.jsonable(rule.params),
+            "for": rule.hold, "min_interval": rule.min_interval, "edge": rule.edge,
+            "fired": rule.fired, "last_fired": views.num(rule.last_fired),
+            "errors": rule.errors, "last_error": rule.last_error, "line": rule.line}
+
+
+def _router(hub: Any) -> Any:
+    if hub.router is None:
+        raise HTTPException(503, "the hub has not started its outputs yet")
+    return hub.router
+
+
+def _find(hub: Any, name: str) -> Any:
+    for r in _router(hub).rules:
+        if r.name == name:
+            return r
+    raise HTTPException(404, f"no rule named {name!r} (GET /api/rules lists them)")
+
+
+@router.get("/rules", dependencies=READ, summary="The output rules and when each last fired")
+def list_rules(hub: HubDep) -> dict:
+    return {"rules": [_rule(r) for r in _router(hub).rules]}
+
+
+@router.get("/rules/{name}", dependencies=READ, summary="One rule")
+def get_rule(hub: HubDep, name: str) -> dict:
+    return _rule(_find(hub, name))
+
+
+@router.get("/outputs", dependencies=READ,
+            summary="Output adapters (sent/failed/queued) and the recent firings")
+def list_outputs(hub: HubDep) -> dict:
+    r = _router(hub)
+    st = r.stats()
+    return {"adapters": views.jsonable(st["adapters"]), "rules": views.jsonable(st["rules"]),
+            "recent": views.jsonable(list(r.recent)[::-1])}
+
+
+@router.post("/rules/{name}/fire", dependencies=WRITE,
+             summary="Fire a rule's output now, whatever its condition (a test button)")
+def fire(hub: HubDep, name: str) -> dict:
+    rule = _find(hub, name)
+    adapter = hub.router.adapters[rule.action]
+    state = views.settle(hub.state, hub.clock())
+    try:
+        adapter.fire(rule, state, rule.params)
+    except Exception as e:  # noqa: BLE001 - the adapter's failure is the answer
+        adapter.count("failed", error=f"{rule.name}: {e}")
+        hub.event("output", f"rule {rule.name} -> {rule.action} (from the web) failed: {e}")
+        raise HTTPException(502, f"rule {name!r}: {rule.action} failed: {e}") from None
+    hub.event("output", f"rule {rule.name} -> {rule.action} (fired from the web)")
+    return {"rule": name, "action": rule.action, "ok": True}
