@@ -57,7 +57,8 @@ def mesh(hub: Any) -> dict[str, Any]:
     out = {"ready": True, "t": num(ms.t), "G": num(ms.G), "R": num(ms.R), "psi": phasor(ms.psi),
            "emerged": bool(ms.emerged), "since": num(ms.since),
            "participants": list(ms.participants), "live": len(ms.live),
-           "stale": len(ms.stale), "witness": None}
+           "stale": len(ms.stale), "enter": hub.mesh.enter, "leave": hub.mesh.leave,
+           "witness": None}
     if ws is not None:
         g, r, psi = ws.W
         out["witness"] = {"W": {"G": num(g), "R": num(r), "psi": phasor(psi)},
