@@ -138,6 +138,7 @@
     if (!r.ok) return;
     const tb = $("rules").querySelector("tbody");
     $("rules-empty").hidden = r.body.rules.length > 0;
+    $("rules").hidden = r.body.rules.length === 0;
     tb.replaceChildren(...r.body.rules.map(rule => {
       const tr = document.createElement("tr");
       tr.innerHTML = "<td></td><td><code></code></td><td></td><td class='num'></td><td></td><td><button type='button' class='ghost'>fire</button></td>";

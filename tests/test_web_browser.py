@@ -1,0 +1,281 @@
+"""The web page in headless Chromium (Debian's, driven by Playwright) against a
+real `becomingone demo` process: it loads without console errors, the nodes
+appear, values move, emergence shows when it happens, a command sent from
+the page reaches a node (its ack comes back as an event); the same server
+answers the API and the WebSocket.  Screenshots land in the test's tmp dir."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from types import SimpleNamespace
+
+import pytest
+from rigs import wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TOKEN = "browser-test-token-0123456789"
+
+
+def _need_browser():
+    missing = []
+    if not os.path.exists(CHROMIUM):
+        missing.append("Debian's chromium (bash tools/setup.sh installs it)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("playwright (pip install -e .[dev])")
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail("missing: " + "; ".join(missing))
+        pytest.skip("missing: " + "; ".join(missing))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_demo(d, *extra, nodes=30, token=TOKEN, period=20.0):
+    cfg = d / "hub.toml"
+    web = f'[web]\ntoken = "{token}"\n' if token else ""
+    cfg.write_text(f"[mesh]\ndwell = 1.0\n[sim]\nperiod = {period}\n{web}")
+    log = d / "demo.log"
+    with open(log, "wb") as f:  # the child keeps its own copy
+        p = subprocess.Popen([sys.executable, "-m", "hub.cli", "demo", "--nodes", str(nodes),
+                              "--config", str(cfg), "--status", "2", *extra],
+                             stdout=f, stderr=subprocess.STDOUT)
+    return p, log
+
+
+def text(path):
+    return path.read_text(errors="replace")
+
+
+def url_in(log):
+    m = re.search(r"page at (http://\S+)", text(log))
+    return m.group(1) if m else None
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    _need_browser()
+    d = tmp_path_factory.mktemp("demo")
+    p, log = start_demo(d, "--port", str(free_port()))
+    try:
+        assert wait_for(lambda: url_in(log), 30), text(log)
+        yield SimpleNamespace(url=url_in(log), proc=p, log=log)
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM,
+                                                    headless=True, args=ARGS,
+                                                    viewport={"width": 1280, "height": 1000})
+        yield ctx
+        ctx.close()
+
+
+def watch(page):
+    errors = []
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error"
+            else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    return errors
+
+
+def not_blank(path):
+    from PIL import Image, ImageStat
+
+    img = Image.open(path).convert("L")
+    stat = ImageStat.Stat(img)
+    return img.size, stat.stddev[0]
+
+
+def test_the_page_is_live_and_shows_emergence(demo, browser, tmp_path):
+    page = browser.new_page()
+    errors = watch(page)
+    page.goto(demo.url)
+    page.wait_for_selector("#nodes .nrow[data-node]", timeout=15000)
+    page.wait_for_function("document.getElementById('n-nodes').textContent === '30'",
+                           timeout=15000)
+    assert page.locator("#nodes .nrow[data-node]").count() >= 15  # the visible part
+    assert page.get_attribute("#conn", "data-state") == "live"
+    row = page.locator('#nodes .nrow[data-node="sim-0000"]')
+    assert row.locator(".board").inner_text() == "sim" and row.locator(".via").inner_text() == "sim"
+    # Values change over time: G and a node's c and tau.
+    first = (page.inner_text("#G"), row.locator(".cv b").inner_text())
+    assert first[0] != "–"
+    assert wait_for(lambda: page.inner_text("#G") != first[0], 10)
+    assert wait_for(lambda: row.locator(".cv b").inner_text() != first[1], 10)
+    # Emergence: the sim's mood cycle is 20 s, so within one or two cycles.
+    page.wait_for_selector('#emergence[data-emerged="true"]', timeout=45000)
+    assert page.inner_text("#one") == "THE ONE"
+    assert page.inner_text("#one-since").startswith("since ")
+    assert int(page.inner_text("#participants-n")) > 0
+    page.wait_for_timeout(500)
+    shot = tmp_path / "page-emerged.png"
+    page.screenshot(path=str(shot), full_page=True)
+    size, spread = not_blank(shot)
+    assert size[0] >= 1280 and spread > 10, (size, spread)
+    assert not errors, errors
+    page.close()
+
+
+def test_a_command_from_the_page_reaches_a_node(demo, browser, tmp_path):
+    page = browser.new_page()
+    errors = watch(page)
+    page.goto(demo.url)
+    page.click('#nodes .nrow[data-node="sim-0003"]')
+    page.wait_for_selector("#detail:not([hidden])")
+    assert page.inner_text("#d-name") == "sim-0003"
+    page.wait_for_function("document.querySelectorAll('#d-counters tr').length > 5")
+    page.select_option("#cmd-op", "led")
+    page.fill("#cmd-args", '{"on": 1}')
+    page.click("#cmd-send")
+    # No token yet: the page asks; a wrong one is refused and it asks again.
+    page.wait_for_selector("#modal:not([hidden])")
+    page.fill("#token-input", "wrong-token")
+    page.click("#token-form button[type=submit]")
+    page.wait_for_selector("#modal:not([hidden])")
+    page.fill("#token-input", TOKEN)
+    page.click("#token-form button[type=submit]")
+    page.wait_for_function(
+        "document.getElementById('cmd-result').textContent.includes('sent command')")
+    cid = re.search(r"sent command (\d+)", page.inner_text("#cmd-result")).group(1)
+    ack = f"sim-0003 command {cid} ok"
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('#events li')].some(li => li.textContent.includes(t))",
+        arg=ack, timeout=10000)
+    page.wait_for_function("t => document.getElementById('cmd-result').textContent === t",
+                           arg=ack)
+    page.screenshot(path=str(tmp_path / "page-detail.png"), full_page=True)
+    assert ack in text(demo.log)  # the hub logged the node's ack too
+    # Chromium logs the refused wrong token (403) to the console; nothing else.
+    assert [e for e in errors if "status of 403" not in e] == [] and len(errors) == 1, errors
+    page.close()
+
+
+def test_readable_on_a_phone(demo, browser, tmp_path):
+    page = browser.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    errors = watch(page)
+    page.goto(demo.url)
+    page.wait_for_selector("#nodes .nrow[data-node]")
+    page.wait_for_timeout(800)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 392, f"the page scrolls sideways on a phone: {width}px"
+    assert page.locator(".thead .hide-s").first.is_hidden()
+    shot = tmp_path / "page-phone.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert not_blank(shot)[1] > 10
+    assert not errors, errors
+    page.close()
+
+
+# -- the API and the feed against the same running server ----------------------------------
+
+def call(url, method="GET", body=None, token=None, raw=None):
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_the_running_server_api(demo):
+    base = demo.url.rstrip("/")
+    st, h = call(base + "/api/health")
+    assert st == 200 and h["ok"]
+    st, nodes = call(base + "/api/nodes")
+    assert st == 200 and nodes["total"] == 30
+    for path in ("/api/mesh", "/api/events?limit=5", "/api/log?limit=2", "/api/memories",
+                 "/api/memories/similar", "/api/rules", "/api/outputs", "/api/inputs",
+                 "/api/metrics", "/api/nodes/sim-0001", "/api/nodes/sim-0001/history",
+                 "/api/nodes/sim-0001/events"):
+        st, body = call(base + path)
+        assert st == 200, (path, body)
+    st, body = call(base + "/api/nodes/sim-0001/commands", "POST", {"op": "ping"})
+    assert st == 401 and "token" in body["error"]
+    st, body = call(base + "/api/nodes/sim-0001/commands", "POST", {"op": "ping"}, token=TOKEN)
+    assert st == 202 and isinstance(body["id"], int)
+    st, body = call(base + "/api/nodes/sim-0001/commands", "POST", token=TOKEN, raw=b"{oops")
+    assert st == 422 and "bad request" in body["error"]
+    st, body = call(base + "/api/nodes/sim-0001/commands", "POST", {"op": "p", "args": []},
+                    token=TOKEN)
+    assert st == 422 and "args" in body["error"]
+    st, body = call(base + "/api/nope")
+    assert st == 404 and "no such endpoint" in body["error"]
+    st, body = call(base + "/api/inputs/x", "POST", {"values": [1]}, token=TOKEN)
+    assert st == 404 and "no [[inputs]]" in body["error"]
+    assert call(base + "/api/health")[1]["ok"] and demo.proc.poll() is None
+
+
+def test_the_running_server_feed(demo):
+    from websockets.sync.client import connect
+
+    ws_url = demo.url.replace("http://", "ws://") + "ws"
+    with connect(ws_url, open_timeout=10) as ws:
+        assert json.loads(ws.recv(10))["type"] == "hello"
+        ws.send(json.dumps({"subscribe": {"nodes": "*", "fields": ["c"], "max_rows": 7,
+                                          "max_hz": 5}}))
+        ws.send("garbage")
+        got, t0, states = set(), time.monotonic(), 0
+        while time.monotonic() - t0 < 3:
+            m = json.loads(ws.recv(5))
+            got.add(m["type"])
+            if m["type"] == "state" and m["cols"] == ["node", "c"]:
+                states += 1
+                assert len(m["rows"]) <= 7
+        assert {"subscribed", "error", "state"} <= got
+        assert 8 <= states <= 17  # max_hz 5 for ~3 s
+    with connect(ws_url, open_timeout=10) as ws:  # the bad client left nothing broken
+        assert json.loads(ws.recv(10))["type"] == "hello"
+
+
+# -- the CLI around the web server ------------------------------------------------------------
+
+def test_cli_web_flags_and_clean_exit(tmp_path):
+    _need_browser()
+    a, b, c = (tmp_path / x for x in "abc")
+    for d in (a, b, c):
+        d.mkdir()
+    # --port 0: any free port; the URL and the made-up token are printed once.
+    p, log = start_demo(a, "--port", "0", "--seconds", "6", nodes=3, token="")
+    assert wait_for(lambda: url_in(log), 20), text(log)
+    st, h = call(url_in(log).rstrip("/") + "/api/health")
+    assert st == 200
+    # --no-web: no page; a port in use: the hub says so and runs on.
+    q, qlog = start_demo(b, "--no-web", "--seconds", "2", nodes=3)
+    busy = int(url_in(log).rsplit(":", 1)[1].strip("/"))
+    r, rlog = start_demo(c, "--port", str(busy), "--seconds", "2", nodes=3)
+    assert p.wait(30) == 0 and q.wait(30) == 0 and r.wait(30) == 0
+    assert text(log).count("page at http://127.0.0.1:") == 1
+    assert text(log).count("API token (made now") == 1
+    assert "page at" not in text(qlog) and "status" in text(qlog)
+    assert "cannot listen" in text(rlog) and "page at" not in text(rlog)
