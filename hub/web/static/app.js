@@ -100,14 +100,17 @@
       const w = m.witness;
       $("S").textContent = f3(w.surprise); $("WG").textContent = f3(w.W.G); $("WR").textContent = f3(w.W.R);
       $("wconv").textContent = w.converged ? "converged" : "tracking";
-      const smax = Math.max(0.05, ...Array.from(S.S.v.slice(0, S.S.n)));
+      let smax = 0.05;
+      S.S.each((_, v) => { if (v > smax) smax = v; });
       Plots.lines($("s-plot"), [{ ring: S.S, color: Plots.C.S }], { tmin, tmax, ymax: smax });
     }
   }
 
   // -- events -------------------------------------------------------------------------
+  let evId = 0, shownId = 0, shownKind = null;
   function addEvents(evs, fromLive) {
     for (const e of evs) {
+      e._id = ++evId;
       S.events.push(e);
       if (!S.kinds.has(e.kind)) {
         S.kinds.add(e.kind);
@@ -118,17 +121,29 @@
     S.eventsDirty = true;
     if (fromLive && S.detail) for (const e of evs) if (e.kind === "ack" && e.node === S.detail) $("cmd-result").textContent = e.text;
   }
+  function eventLi(e) {
+    const li = document.createElement("li"), tm = document.createElement("time");
+    const k = document.createElement("span"), t = document.createElement("span");
+    tm.textContent = clock(e.t); k.className = `k ${e.kind}`; k.textContent = e.kind;
+    t.className = "t"; t.textContent = e.text;
+    li.append(tm, k, t);
+    return li;
+  }
+  // Incremental: new events are prepended, the oldest dropped (a full rebuild
+  // only when the kind filter changes): a busy mesh logs many events a second.
   function renderEvents() {
-    if (!S.eventsDirty) return;
+    if (!S.eventsDirty) return false;
     S.eventsDirty = false;
     const kind = $("ev-kind").value, ol = $("events");
-    const shown = S.events.filter(e => !kind || e.kind === kind).slice(-100).reverse();
-    ol.replaceChildren(...shown.map(e => {
-      const li = document.createElement("li");
-      li.innerHTML = `<time>${clock(e.t)}</time><span class="k ${e.kind}"></span><span class="t"></span>`;
-      li.children[1].textContent = e.kind; li.children[2].textContent = e.text;
-      return li;
-    }));
+    const fresh = S.events.filter(e => (!kind || e.kind === kind) && (kind !== shownKind || e._id > shownId)).slice(-100);
+    if (kind !== shownKind) ol.replaceChildren();
+    shownKind = kind; shownId = evId;
+    if (!fresh.length) return false;
+    const frag = document.createDocumentFragment();
+    for (let i = fresh.length - 1; i >= 0; i--) frag.appendChild(eventLi(fresh[i]));
+    ol.prepend(frag);
+    while (ol.childElementCount > 100) ol.lastElementChild.remove();
+    return true;
   }
   $("ev-kind").onchange = () => { S.eventsDirty = true; };
 
@@ -169,7 +184,7 @@
   // -- per-node detail -------------------------------------------------------------------
   async function openDetail(name) {
     S.detail = name; list.select(name);
-    $("detail").hidden = false; $("d-name").textContent = name; $("cmd-result").textContent = "";
+    $("detail").hidden = false; Plots.relayout(); $("d-name").textContent = name; $("cmd-result").textContent = "";
     await loadDetail();
     $("detail").scrollIntoView({ behavior: "smooth", block: "nearest" });
   }
@@ -249,12 +264,12 @@
   }
 
   // -- one render loop ----------------------------------------------------------------------
-  let lastCards = 0;
+  let lastCards = 0, lastEvents = 0;
   function frame(now) {
     const t0 = performance.now();
     let drew = list.render(now);
     if (S.dirty && now - lastCards > 90) { S.dirty = false; lastCards = now; renderCards(now); drew = true; }
-    renderEvents();
+    if (now - lastEvents > 250) { lastEvents = now; drew = renderEvents() || drew; }
     if (drew) {
       const dt = performance.now() - t0;
       perf.frames.push(dt); if (perf.frames.length > 2000) perf.frames.shift();

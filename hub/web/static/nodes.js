@@ -124,7 +124,7 @@ const NodeList = (() => {
         f.tau.textContent = fmtTau(n.tau);
         row.classList.toggle("sel", n.name === this.selected);
         row.classList.toggle("part", this.participants.has(n.name));
-        if (f.spark.offsetParent !== null) Plots.spark(f.spark, n.ring, n.collapsed ? Plots.C.one : Plots.C.G);
+        Plots.spark(f.spark, n.ring, n.collapsed ? Plots.C.one : Plots.C.G);
       });
       return true;
     }

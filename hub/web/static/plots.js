@@ -6,11 +6,18 @@ const Plots = (() => {
               one: "#c58cff", W: "#ffffff55" };
   const PALETTE = ["#5cc8ff", "#5be08a", "#ffb547", "#ff6b6b", "#c58cff", "#f5e663", "#7de3d0", "#ff9ad5"];
 
-  // Size the backing store to the element's CSS size (crisp on phones).
+  // Size the backing store to the element's CSS size (crisp on phones).  The
+  // CSS size is read once per layout generation: reading it forces a layout,
+  // and twenty sparklines a frame would force twenty.
+  let generation = 0;
+  window.addEventListener("resize", () => { generation++; });
   function fit(canvas) {
     const dpr = window.devicePixelRatio || 1;
-    const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
-    const h = Math.max(1, Math.round(canvas.clientHeight * dpr));
+    if (canvas._gen !== generation || !canvas._cw) {
+      canvas._gen = generation; canvas._cw = canvas.clientWidth; canvas._ch = canvas.clientHeight;
+    }
+    const w = Math.max(1, Math.round(canvas._cw * dpr));
+    const h = Math.max(1, Math.round(canvas._ch * dpr));
     if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
     const ctx = canvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -95,6 +102,7 @@ const Plots = (() => {
 
   // A sparkline of a ring's values (0..1) into a small canvas.
   function spark(canvas, ring, color) {
+    if (canvas._gen === generation && canvas._cw === 0) return;  // hidden (phone layout)
     const { ctx, w, h } = fit(canvas);
     ctx.clearRect(0, 0, w, h);
     if (!ring || ring.n < 2) return;
@@ -127,5 +135,6 @@ const Plots = (() => {
     ctx.globalAlpha = 1;
   }
 
-  return { fit, Ring, lines, dial, spark, lagStrip, C, PALETTE };
+  const relayout = () => { generation++; };
+  return { fit, relayout, Ring, lines, dial, spark, lagStrip, C, PALETTE };
 })();
