@@ -84,7 +84,8 @@ def test_page_with_1000_nodes(tmp_path):
             page.wait_for_function("document.getElementById('n-nodes').textContent === '1000'",
                                    timeout=30000)
             time.sleep(2)
-            m0 = call(base + "api/metrics")[1]["web"]
+            mm0 = call(base + "api/metrics")[1]
+            m0 = mm0["web"]
             b0 = page.evaluate("({m: __bo.messages, b: __bo.bytes, f: __bo.frames.length})")
             t0 = time.monotonic()
             page.evaluate("""() => { const el = document.getElementById('nodes');
@@ -93,7 +94,8 @@ def test_page_with_1000_nodes(tmp_path):
             gaps = page.evaluate(FRAME_PROBE % int(SECONDS * 1000))
             dt = time.monotonic() - t0
             b1 = page.evaluate("({m: __bo.messages, b: __bo.bytes, f: __bo.frames.length})")
-            m1 = call(base + "api/metrics")[1]["web"]
+            mm1 = call(base + "api/metrics")[1]
+            m1 = mm1["web"]
             work = page.evaluate(f"__bo.frames.slice(-{b1['f'] - b0['f']})")
             ctx.close()
         res = {
@@ -106,6 +108,8 @@ def test_page_with_1000_nodes(tmp_path):
                                   "fps": round(len(gaps) / SECONDS, 1)},
             "ws_browser": {"msgs_per_s": round((b1["m"] - b0["m"]) / dt, 1),
                            "bytes_per_s": round((b1["b"] - b0["b"]) / dt)},
+            "core_ticks_per_s": round((mm1["counters"]["ticks"] - mm0["counters"]["ticks"]) / dt,
+                                      1),
             "ws_server": {"msgs_per_s": round((m1["messages"] - m0["messages"]) / dt, 1),
                           "bytes_per_s": round((m1["bytes"] - m0["bytes"]) / dt)},
         }

@@ -69,7 +69,11 @@ async def _writer(ws: WebSocket, feed, client: Client) -> None:
             client.wake.clear()  # whatever came meanwhile is in this message
         for msg in client.build(feed):
             await _send(ws, feed, msg)
-        next_t = time.monotonic() + 1.0 / client.max_hz
+        # On a grid of 1/max_hz, not "a full period after the last send": the
+        # core's ticks jitter, and a tick a little early must not be merged
+        # into the next one.  At most one catch-up message after a pause.
+        period = 1.0 / client.max_hz
+        next_t = max(next_t + period, time.monotonic() - period)
 
 
 @router.websocket("/ws")
