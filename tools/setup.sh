@@ -54,7 +54,7 @@ apt_packages() {
 # --- npm packages ----------------------------------------------------------------
 # Node packages the tests need, installed under tools/node_modules.
 npm_packages() {
-    local pkgs=()
+    local pkgs=(@micropython/micropython-webassembly-pyscript)
     local missing=()
     local p
     for p in "${pkgs[@]}"; do

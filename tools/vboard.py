@@ -1,0 +1,139 @@
+"""A virtual board: MicroPython's WebAssembly port (run by Node.js, see
+tools/vboard/vboard.mjs) behind a pseudo-terminal that mpremote, pyserial
+and `becomingone flash` open like /dev/ttyACM0.
+
+    python tools/vboard.py [--fs DIR] [--quota BYTES] [--link PATH]
+
+prints the port path and runs until Ctrl-C.  --fs keeps the board's files in
+DIR (loaded at start, mirrored back whenever the board goes idle); --quota
+makes the flash that small; --bitrot SUFFIX flips a bit in every write to a
+file ending in SUFFIX (a worn flash).  Tests use VBoard as a context manager.
+"""
+import argparse
+import contextlib
+import os
+import pathlib
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tty
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GLUE = ROOT / "tools" / "vboard" / "vboard.mjs"
+PKG = ROOT / "tools" / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
+
+
+class VBoardError(Exception):
+    pass
+
+
+class VBoard:
+    """One virtual board.  `port` is the path to open; stop() ends it."""
+
+    def __init__(self, fs=None, quota=0, bitrot=None, link=None, heap=None):
+        self.fs, self.quota, self.bitrot, self.link, self.heap = fs, quota, bitrot, link, heap
+        self.proc = None
+        self.port = None
+        self._hold = None
+        self._log = None
+
+    def start(self, timeout=30.0):
+        node = shutil.which("node")
+        if node is None or not (PKG / "micropython.mjs").exists():
+            raise VBoardError("needs Node.js and the MicroPython npm package: bash tools/setup.sh")
+        master, slave = os.openpty()
+        tty.setraw(slave)  # no echo, no CR/LF translation: like a USB CDC port
+        os.set_blocking(master, False)
+        self.port = os.ttyname(slave)
+        args = [node, str(GLUE), "--fd", str(master)]
+        for flag, value in (("--fs", self.fs), ("--quota", self.quota),
+                            ("--bitrot", self.bitrot), ("--heap", self.heap)):
+            if value:
+                args += [flag, str(value)]
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the board
+        self.proc = subprocess.Popen(args, pass_fds=(master,), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self._log)
+        os.close(master)
+        # Keep the slave open ourselves so the board's end never sees a hangup
+        # while no program has the port open (a USB board stays powered too).
+        self._hold = slave
+        end = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            left = end - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                err = self.stderr()
+                self.stop()
+                raise VBoardError("the virtual board did not start: " + (err.strip().splitlines() or
+                                                                         ["timed out"])[-1])
+            if select.select([self.proc.stdout], [], [], min(left, 0.2))[0]:
+                line += os.read(self.proc.stdout.fileno(), 100)
+        if self.link:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.link)
+            os.symlink(self.port, self.link)
+        return self
+
+    def stderr(self):
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+            self.proc.stdout.close()
+            self.proc = None
+        if self._hold is not None:
+            os.close(self._hold)
+            self._hold = None
+        if self.link and os.path.islink(self.link):
+            os.unlink(self.link)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Run a virtual MicroPython board on a pseudo-terminal.")
+    p.add_argument("--fs", help="keep the board's files in this directory")
+    p.add_argument("--quota", type=int, default=0, help="flash size in bytes (default: unlimited)")
+    p.add_argument("--bitrot", help="flip a bit in every write to files ending in this")
+    p.add_argument("--link", help="also make this symlink to the port (a stable path)")
+    a = p.parse_args(argv)
+    vb = VBoard(fs=a.fs, quota=a.quota, bitrot=a.bitrot, link=a.link)
+    try:
+        vb.start()
+    except VBoardError as e:
+        print(f"vboard: {e}", file=sys.stderr)
+        return 1
+    print(a.link or vb.port, flush=True)
+    try:
+        rc = vb.proc.wait()
+        print(f"vboard: the board stopped (exit {rc}): {vb.stderr().strip()[-500:]}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        vb.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
