@@ -138,6 +138,27 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
+def _flash_tool():  # tools/flash.py, loaded from the source checkout
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "flash.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("becomingone_flash", path)
+    flash = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = flash
+    spec.loader.exec_module(flash)
+    return flash
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    flash = _flash_tool()
+    if flash is None:
+        raise CliError("flash: tools/flash.py not found (flash runs from a source checkout)")
+    return flash.run(args)
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"{PROG} {__version__}")
     return 0
@@ -147,6 +168,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "boards": cmd_boards,
     "console": cmd_console,
     "demo": cmd_demo,
+    "flash": cmd_flash,
     "hub": cmd_hub,
     "verify-log": cmd_verify_log,
     "version": cmd_version,
@@ -204,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
     console.add_argument("--node", default=None,
                          help="node id commands go to (default: the node heard from)")
+
+    flash = sub.add_parser("flash", help="put the firmware on a MicroPython board (mpremote)")
+    flash_tool = _flash_tool()
+    if flash_tool is not None:
+        flash_tool.build_parser(flash)
 
     sub.add_parser("version", help="print the version")
     return parser

@@ -77,6 +77,9 @@ def _mpremote_error(port, out):
 
 def find_port(port):
     if port:
+        if port.startswith("/") and not os.path.exists(port):
+            raise FlashError(f"no board at {port}: check the cable and the port "
+                             "(`mpremote connect list`)")
         return port
     out = subprocess.run([*MPREMOTE, "connect", "list"], capture_output=True, text=True,
                          timeout=30).stdout
