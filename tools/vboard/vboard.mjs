@@ -39,6 +39,7 @@ const nap = (ms) => Atomics.wait(sleeper, 0, 0, ms);
 // ---- the port --------------------------------------------------------------
 const rx = [];        // received bytes not yet consumed
 let tx = [];          // bytes to send
+let lastOut = 0;
 let stuck = false;    // nobody reads the port: drop output, like USB CDC
 let running = false;  // Python code is running: Ctrl-C interrupts it
 let mp = null, M = null, FS = null;
@@ -76,6 +77,8 @@ function flush() {
 function emit(d) {
   if (dropOK && d[0] === 'OK'.charCodeAt(2 - dropOK)) { dropOK--; return; }
   dropOK = 0;
+  if (d[0] === 10 && lastOut !== 13) tx.push(13); // cooked output, like a board's console
+  lastOut = d[0];
   tx.push(d[0]);
   if (tx.length >= 4096) flush();
 }
