@@ -179,3 +179,45 @@ def test_becomingone_flash_command(tmp_path, capsys):
                        "--dry-run"])
         assert rc == 0
         assert "dry run: nothing written" in capsys.readouterr().out
+
+
+def test_hub_ingests_the_flashed_vboard_over_serial(tmp_path):
+    """flash -> the firmware boots on the vboard -> the hub's serial transport
+    reads its frames off the pty -> the node is live in the hub with plausible c."""
+    import threading
+
+    from rigs import wait_for
+
+    from hub import config, run
+    from hub.logs import Log
+
+    with VBoard(fs=tmp_path / "fs") as vb:
+        rc, out, err, _ = flash(vb.port, "--no-watch")  # flashed, idle at the REPL
+        assert rc == 0, out + err
+        cfg = config.parse(f"""
+[hub]
+db = "{tmp_path / 'hub.db'}"
+[mesh]
+dwell = 0.0
+[serial]
+enabled = true
+ports = ["{vb.port}"]
+""")
+        hub = run.build(cfg, Log(quiet=("collapse", "hello", "transport")))
+        hub.start()
+        try:
+            time.sleep(0.5)
+            import serial
+
+            with serial.Serial(vb.port) as s:  # reset the board: it boots into the hub
+                s.write(b"\x02\x04")
+            assert wait_for(lambda: len(hub.store.reports("vb-1", 0)) >= 3, 20)
+            info = hub.registry.nodes["vb-1"]
+            assert info.hello["board"] == "sim" and info.source.startswith("serial:")
+            rows = hub.store.reports("vb-1", 0)
+            assert 0.5 * 32768 < max(r["c"] for r in rows) <= 32767
+            assert wait_for(lambda: hub.mesh_state is not None
+                            and "vb-1" in hub.mesh_state.live, 10)
+        finally:
+            threading.Thread(target=hub.stop, daemon=True).start()
+            time.sleep(0.5)
