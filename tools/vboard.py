@@ -15,6 +15,7 @@ import os
 import pathlib
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,7 @@ def main(argv=None):
         print(f"vboard: {e}", file=sys.stderr)
         return 1
     print(a.link or vb.port, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the board cleanly
     try:
         rc = vb.proc.wait()
         print(f"vboard: the board stopped (exit {rc}): {vb.stderr().strip()[-500:]}",

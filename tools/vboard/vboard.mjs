@@ -47,7 +47,16 @@ let resetKind = null; // 'soft' | 'hard' once a reset is asked for
 let armed = false;    // quota and bitrot apply (not while restoring files)
 let dirty = false;
 
+// The board lives as long as tools/vboard.py: if it dies (even by SIGKILL),
+// we are re-parented, and go too.
+const PARENT = process.ppid;
+let parentCheck = 0;
+
 function readPort() {
+  if (Date.now() - parentCheck > 1000) {
+    parentCheck = Date.now();
+    if (process.ppid !== PARENT) process.exit(0);
+  }
   const buf = Buffer.alloc(4096);
   let n = 0;
   try { n = fs.readSync(PORT, buf, 0, buf.length, null); } catch (e) {
