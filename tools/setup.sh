@@ -52,19 +52,17 @@ apt_packages() {
 }
 
 # --- npm packages ----------------------------------------------------------------
-# Node packages the tests need, installed under tools/node_modules.
+# Node packages the tests need (the virtual board's MicroPython), pinned in
+# tools/package.json and package-lock.json, installed under tools/node_modules.
 npm_packages() {
-    local pkgs=(@micropython/micropython-webassembly-pyscript)
-    local missing=()
-    local p
-    for p in "${pkgs[@]}"; do
-        [ -d "$ROOT/tools/node_modules/$p" ] || missing+=("$p")
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        command -v npm >/dev/null 2>&1 || apt_install nodejs npm
-        log "npm install ${missing[*]}"
-        quiet npm install --prefix "$ROOT/tools" --no-audit --no-fund "${missing[@]}"
+    local stamp="$ROOT/tools/node_modules/.package-lock.json"
+    if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/tools/package.json" ] &&
+        [ -d "$ROOT/tools/node_modules/@micropython/micropython-webassembly-pyscript" ]; then
+        return 0
     fi
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    log "npm install (tools/package.json)"
+    quiet npm install --prefix "$ROOT/tools" --no-audit --no-fund
 }
 
 # --- python ------------------------------------------------------------------------
