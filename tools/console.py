@@ -101,7 +101,8 @@ class Console:
         self.boot = random.getrandbits(30) if boot is None else boot
         self.seq = 0
         self._id = 0
-        self.hellos: dict[str, dict] = {}
+        self.hellos: dict[str, dict] = {}  # node -> its hello (of the boot in self.boots)
+        self.boots: dict[str, int] = {}  # node -> the boot id of its latest frame
         self.sent: dict[int, tuple[str, float]] = {}  # cmd / ping id -> (text, mono)
         self.counts: dict[str, int] = {}  # frames rejected, by reason
         self._k: dict[tuple[str, int], int] = {}  # last dominant lag per (node, channel)
@@ -148,7 +149,8 @@ class Console:
         if not msgs and not bad:
             return [_text(line)]  # "@K" in a REPL line, not a frame
         out = [_text(line[:j])] if line[:j].strip() else []
-        out += [self.format(m) for m in msgs]
+        for m in msgs:
+            out += self.show(m)
         if bad:
             for k, n in bad.items():
                 self.counts[k] = self.counts.get(k, 0) + n
@@ -158,18 +160,30 @@ class Console:
             out.append(f"?? bad frame ({', '.join(sorted(bad))}): {frame}")
         return out
 
+    def show(self, m: dict) -> list[str]:
+        """One decoded frame -> its line, after a note when it is the first
+        frame of a new boot whose hello the console missed."""
+        note = ""
+        if m["t"] in _NODE_TYPES and m["t"] != "hello":
+            note = self._boot(m["node"], m["boot"])
+        line = self.format(m)
+        return [f"{self._stamp(m['node'])} {note}", line] if note else [line]
+
+    def _stamp(self, node: str) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self._now())) + " " + node
+
     def format(self, m: dict) -> str:
         """One decoded frame as a readable line."""
         t, node = m["t"], m["node"]
-        head = time.strftime("%H:%M:%S", time.localtime(self._now())) + " " + node
+        head = self._stamp(node)
         if t in _NODE_TYPES:
             self.node = node
         if t == "hello":
-            prev = self.hellos.get(node)
+            prev = self.boots.get(node)
             self.hellos[node] = m
-            for key in [key for key in self._k if key[0] == node]:
-                del self._k[key]  # the channels may have changed
-            note = " (new boot)" if prev is not None and prev["boot"] != m["boot"] else ""
+            self.boots[node] = m["boot"]
+            self._forget_lags(node)  # the channels may have changed
+            note = " (new boot)" if prev is not None and prev != m["boot"] else ""
             chs = "; ".join(
                 f"{c['name'] or i}: lags {','.join(map(str, c['lags']))} s={c['s']} "
                 f"s0={c['s0']} ic={c['ic']}" for i, c in enumerate(m["ch"]))
@@ -214,6 +228,25 @@ class Console:
         if t == "cmd":  # hub->node frames on the port: the REPL echoing one back
             return f"{head} <- cmd #{m['id']} {m['op']} {m['args']}"
         return f"{head} <- ping #{m['id']}"
+
+    def _boot(self, node: str, boot: int) -> str:
+        """A frame from a boot other than the one we know for this node (the
+        board was reset and its hello missed: the port came back after the
+        node had sent it): forget the old hello, whose lags would give wrong
+        τ, and say so once.  "" when nothing changed."""
+        prev = self.boots.get(node)
+        self.boots[node] = boot
+        if prev is None or prev == boot:
+            return ""
+        self._forget_lags(node)
+        if self.hellos.pop(node, None) is None:
+            return f"new boot {boot} (no hello seen yet: τ shown as lag#k until one)"
+        return (f"new boot {boot}, its hello was missed: lags unknown, τ shown as lag#k "
+                "until the next hello")
+
+    def _forget_lags(self, node: str) -> None:
+        for key in [key for key in self._k if key[0] == node]:
+            del self._k[key]
 
     def _chname(self, node: str, i: int) -> str:
         h = self.hellos.get(node)
