@@ -119,7 +119,18 @@
     }
     if (S.events.length > 300) S.events.splice(0, S.events.length - 300);
     S.eventsDirty = true;
-    if (fromLive && S.detail) for (const e of evs) if (e.kind === "ack" && e.node === S.detail) $("cmd-result").textContent = e.text;
+    for (const e of evs) if (e.kind === "ack") onAck(e, fromLive);
+  }
+  // Acks heard, by node and command id: an ack may come in before the POST
+  // that sent the command has returned.
+  const acks = new Map();
+  function onAck(e, fromLive) {
+    const m = /command (\d+) /.exec(e.text);
+    if (!m) return;
+    acks.set(`${e.node}/${m[1]}`, e.text);
+    if (acks.size > 200) acks.delete(acks.keys().next().value);
+    const res = $("cmd-result");
+    if (fromLive && e.node === S.detail && res.dataset.cid === m[1]) res.textContent = e.text;
   }
   function eventLi(e) {
     const li = document.createElement("li"), tm = document.createElement("time");
@@ -184,7 +195,8 @@
   // -- per-node detail -------------------------------------------------------------------
   async function openDetail(name) {
     S.detail = name; list.select(name);
-    $("detail").hidden = false; Plots.relayout(); $("d-name").textContent = name; $("cmd-result").textContent = "";
+    $("detail").hidden = false; Plots.relayout(); $("d-name").textContent = name;
+    $("cmd-result").textContent = ""; delete $("cmd-result").dataset.cid;
     await loadDetail();
     $("detail").scrollIntoView({ behavior: "smooth", block: "nearest" });
   }
@@ -228,7 +240,10 @@
     const text = $("cmd-args").value.trim();
     if (text) { try { args = JSON.parse(text); } catch { $("cmd-result").textContent = "args: not JSON"; return; } }
     const r = await write(`/api/nodes/${encodeURIComponent(name)}/commands`, { op: $("cmd-op").value, args });
-    $("cmd-result").textContent = r.ok ? `sent command ${r.body.id} (${r.body.op}); waiting for the ack…` : `refused: ${r.body.error}`;
+    const res = $("cmd-result");
+    if (!r.ok) { delete res.dataset.cid; res.textContent = `refused: ${r.body.error}`; return; }
+    res.dataset.cid = String(r.body.id);
+    res.textContent = acks.get(`${name}/${r.body.id}`) || `sent command ${r.body.id} (${r.body.op}); waiting for the ack…`;
   };
 
   // -- the live feed ----------------------------------------------------------------------
