@@ -5,6 +5,7 @@ numbers) come from hub.rules.  docs/hub.md shows a full commented example.
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,18 +23,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
             "save_interval": 5.0, "compact_interval": 3600.0, "sound_dir": "sounds"},
     "mesh": {"enter": 0.75, "leave": 0.70, "dwell": 3.0, "stale_periods": 3.0},
     "master": {"taus": [60.0, 600.0, 3600.0], "align_rad": 0.3},
-    "witness": {"beta": 0.2, "k": 3.0},
+    "witness": {"beta": 0.2, "k": 3.0, "refractory": 10},
     "memory": {"r0": 1 / 3600, "prune_below": 0.1, "raw_days": 0.25, "minute_days": 60.0,
                "hour_days": 3650.0},
     "serial": {"enabled": False, "ports": "auto", "baud": 115200},
     "mqtt": {"enabled": False, "host": "127.0.0.1", "port": 1883, "prefix": "becomingone",
              "client_id": "becomingone-hub", "keepalive": 30, "username": "", "password": ""},
-    "ble": {"enabled": False},
+    "ble": {"enabled": False, "names": [], "devices": [], "scan": 5.0, "rescan": 5.0},
     "web": {"enabled": True, "host": "127.0.0.1", "port": 8000, "token": "", "max_hz": 10.0},
     "sim": {"nodes": 0, "seed": 1, "period": 60.0},
 }
-# Sections whose content other modules check: [[rules]], [[inputs]], [nodes.<id>].
+# Sections whose content other modules check: [[rules]], [[inputs]]; [nodes.<id>]
+# is checked here (NODE_KEYS).
 _FREE = ("rules", "inputs", "nodes")
+_STR_LISTS = ("ports", "names", "devices")  # lists of strings (ports may also be "auto")
+NODE_KEYS = {"weight": "a finite number > 0 (this node's weight in G, R and Psi)"}
 SECRETS = ("password", "token")
 
 
@@ -56,8 +60,11 @@ def _typed(where: str, key: str, value: Any, default: Any) -> Any:
     want = type(default)
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if key == "ports" and (value == "auto" or
-                           (isinstance(value, list) and all(isinstance(p, str) for p in value))):
+    if key in _STR_LISTS and isinstance(value, list):
+        if all(isinstance(p, str) for p in value):
+            return value
+        raise HubConfigError(f"{where} {key}: must be a list of strings, got {value!r}")
+    if key == "ports" and value == "auto":
         return value
     if not isinstance(value, want) or (want is int and isinstance(value, bool)):
         shown = "***" if key in SECRETS else repr(value)
@@ -77,7 +84,11 @@ def _check_ranges(s: dict[str, dict[str, Any]], where: str) -> None:
     need(1 <= s["mqtt"]["port"] <= 65535, "mqtt", "port", "must be 1..65535")
     need(1 <= s["web"]["port"] <= 65535, "web", "port", "must be 1..65535")
     need(0 < s["witness"]["beta"] < 1, "witness", "beta", "must be in (0, 1)")
+    need(s["witness"]["k"] > 0, "witness", "k", "must be > 0")
+    need(s["witness"]["refractory"] >= 0, "witness", "refractory", "must be >= 0 ticks")
     need(0 <= s["sim"]["nodes"] <= 100000, "sim", "nodes", "must be 0..100000")
+    need(0 < s["ble"]["scan"] <= 600, "ble", "scan", "must be in (0, 600] seconds")
+    need(0 <= s["ble"]["rescan"] <= 3600, "ble", "rescan", "must be 0..3600 seconds")
     taus = s["master"]["taus"]
     need(bool(taus) and all(isinstance(t, int | float) and t > 0 for t in taus), "master",
          "taus", "must be a non-empty list of positive seconds")
@@ -110,7 +121,22 @@ def parse(text: str, path: str = "hub.toml") -> HubConfig:
         raise HubConfigError(f"{path}: inputs must be [[inputs]] tables")
     if not isinstance(nodes, dict) or not all(isinstance(v, dict) for v in nodes.values()):
         raise HubConfigError(f"{path}: nodes must be [nodes.<id>] tables")
+    for node, over in nodes.items():
+        _check_node(path, node, over)
     return HubConfig(sections, text, inputs, nodes, path)
+
+
+def _check_node(path: str, node: str, over: dict[str, Any]) -> None:
+    where = f"{path} [nodes.{node}]"
+    unknown = sorted(set(over) - set(NODE_KEYS))
+    if unknown:
+        raise HubConfigError(f"{where} {unknown[0]}: unknown key (known: {', '.join(NODE_KEYS)})")
+    if "weight" in over:
+        w = over["weight"]
+        ok = isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w > 0
+        if not ok:
+            raise HubConfigError(f"{where} weight: must be {NODE_KEYS['weight']}, got {w!r}")
+        over["weight"] = float(w)
 
 
 def load(path: str | Path | None) -> HubConfig:

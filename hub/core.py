@@ -31,6 +31,8 @@ from .witness import Witness
 
 _M30 = (1 << 30) - 1
 _BATCH = 5000  # frames per store transaction at most
+FAILED = "failed"  # reject reason: a valid frame the hub failed to process (a hub bug)
+REJECT_EVERY = 1.0  # s: rejects reach `recent` coalesced, one entry per source and reason
 
 
 class HubError(Exception):
@@ -50,7 +52,8 @@ class Hub:
         ms = cfg["mesh"]
         self.mesh = Mesh(enter=ms["enter"], leave=ms["leave"], dwell=ms["dwell"],
                          stale_periods=ms["stale_periods"])
-        self.witness = Witness(beta=cfg["witness"]["beta"], k=cfg["witness"]["k"])
+        w = cfg["witness"]
+        self.witness = Witness(beta=w["beta"], k=w["k"], refractory=w["refractory"])
         self.clocks: dict[str, ClockSync] = {}
         self.masters: dict[tuple[str, int], Master] = {}
         self.nodes = NodeStates(self)
@@ -69,7 +72,8 @@ class Hub:
         self._cid = itertools.count(1)
         self._pings: dict[tuple[str, int], float] = {}
         self._clock_boot: dict[str, int] = {}
-        self._next = {"ping": 0.0, "save": 0.0, "compact": 0.0, "decay": 0.0}
+        self._next = {"ping": 0.0, "save": 0.0, "compact": 0.0, "decay": 0.0, "rejects": 0.0}
+        self._rejects_seen: dict[tuple[str, str], int] = {}
         self._restore()
 
     # -- wiring -------------------------------------------------------------------
@@ -148,13 +152,17 @@ class Hub:
                 if not self.registry.accept(msg, source, t_rx, validated=True):
                     continue
                 self._one(msg, t_rx, reports, events)
-            except Exception as e:  # noqa: BLE001 - one bad frame must not lose the batch
-                self.registry.reject(source, "malformed", msg.get("node"))
-                self.log("reject", f"frame from {source} failed: {e!r}")
+            except Exception as e:  # noqa: BLE001 - one frame must not lose the batch
+                # Not the frame's fault (it was validated): the hub's, counted apart.
+                self.registry.reject(source, FAILED, msg.get("node"))
+                self.log("error", f"a {msg.get('t')} frame from {source} failed: {e!r}")
         if reports:
             self.counters["stored"] += self.store.add_reports(reports)
         if events:
             self.store.add_events(events)
+        dirty = self.registry.take_dirty()
+        if dirty:  # hello metadata and boots, before the ack: a restart needs them
+            self.store.save_states({f"node/{n}": d for n, d in dirty.items()})
         for ack in acks:
             ack()
         self.counters["acked"] += len(acks)
@@ -244,9 +252,23 @@ class Hub:
             pruned = self.store.decay(now)
             if pruned:
                 self.event("memory", f"{pruned} memories faded below the threshold")
+        if now >= self._next["rejects"]:
+            self._next["rejects"] = now + REJECT_EVERY
+            self._note_rejects()
         if now >= self._next["compact"]:
             self._next["compact"] = now + h["compact_interval"]
             self.store.compact(now)
+
+    def _note_rejects(self) -> None:
+        """New rejects since the last look, one event per (source, reason):
+        garbage at any rate adds at most one entry per key per REJECT_EVERY."""
+        now = self.registry.reject_totals()
+        for (src, reason), n in sorted(now.items()):
+            new = n - self._rejects_seen.get((src, reason), 0)
+            if new > 0:
+                self.event("reject", f"{new} {reason} frame{'s' * (new > 1)} from {src}",
+                           source=src, reason=reason, n=new)
+        self._rejects_seen = now
 
     def event(self, kind: str, text: str, **fields: Any) -> None:
         self.log(kind, text, **fields)
@@ -280,6 +302,8 @@ class Hub:
 
     def ping_all(self, now: float) -> None:
         for node in self.registry.live(now):
+            if node.startswith("input-") and self.registry.nodes[node].source == "input":
+                continue  # a hub-side input: its ticks are the hub's own clock
             pid = next(self._cid) & 0xFFFF
             t0 = self.clock()
             try:
@@ -294,14 +318,16 @@ class Hub:
 
     # -- persistence ----------------------------------------------------------------------
     def save(self) -> None:
-        self.store.save_state("mesh", self.mesh.to_dict())
-        self.store.save_state("witness", self.witness.to_dict())
-        for node, cs in self.clocks.items():
+        """The slow-tier state, in one transaction."""
+        st = {"mesh": self.mesh.to_dict(), "witness": self.witness.to_dict()}
+        for node, cs in list(self.clocks.items()):
             d = cs.to_dict()
             d["boot"] = self._clock_boot.get(node)
-            self.store.save_state(f"clock/{node}", d)
-        for (node, ch), m in self.masters.items():
-            self.store.save_state(f"master/{node}/{ch}", m.to_dict())
+            st[f"clock/{node}"] = d
+        for (node, ch), m in list(self.masters.items()):
+            st[f"master/{node}/{ch}"] = m.to_dict()
+        st.update({f"node/{n}": d for n, d in self.registry.take_dirty().items()})
+        self.store.save_states(st)
 
     def _restore(self) -> None:
         st = self.store.all_state()
@@ -309,6 +335,7 @@ class Hub:
             self.mesh = Mesh.from_dict(st["mesh"])
         if "witness" in st:
             self.witness = Witness.from_dict(st["witness"])
+        nodes = {}
         for key, d in st.items():
             parts = key.split("/")
             if parts[0] == "clock" and len(parts) == 2:
@@ -316,10 +343,18 @@ class Hub:
                 self.clocks[parts[1]] = ClockSync.from_dict(d)
             elif parts[0] == "master" and len(parts) == 3:
                 self.masters[(parts[1], int(parts[2]))] = Master.from_dict(d)
+            elif parts[0] == "node" and len(parts) == 2:
+                nodes[parts[1]] = d
+        for line in self.registry.restore(nodes, self.store.recent_seqs):
+            self.log("error", f"node state not restored: {line}")
+        if nodes:
+            self.log("hub", f"restored {len(nodes)} nodes (hello metadata, boots, dedup)")
 
     def _mqtt_publish(self) -> Callable | None:
+        """The MQTT transport's publish; None when MQTT is off or Disabled
+        (paho missing): the MQTT output then reports itself unavailable."""
         for t in self.transports:
-            if t.kind == "mqtt":
+            if t.kind == "mqtt" and callable(getattr(t, "publish", None)):
                 return t.publish
         return None
 

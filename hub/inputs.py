@@ -18,6 +18,7 @@ from a real node.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -49,9 +50,14 @@ class _Virtual:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,24}", name):
             raise InputError(f"{where} name: 1..24 chars of [A-Za-z0-9_.-] required, got {name!r}")
         self.node = "input-" + name
-        self.scale = float(spec.get("scale", 1.0))
-        self.every = int(spec.get("every", 10))
-        self.period = int(spec.get("period_ms", 1000))
+        self.scale = _number(where, "scale", spec.get("scale", 1.0))
+        self.every = _int(where, "every", spec.get("every", 10))
+        self.period = _int(where, "period_ms", spec.get("period_ms", 1000))
+        topic = spec.get("mqtt_topic")
+        if topic is not None and (not isinstance(topic, str) or not topic
+                                  or any(c in topic for c in "+#")):
+            raise InputError(f"{where} mqtt_topic: a topic without wildcards required, "
+                             f"got {topic!r}")
         try:
             self.norm = Normalizer(spec.get("offset", 0), spec.get("mul", 1), spec.get("shift", 0))
             self.ch = Channel(**{k: spec[k] for k in _KERNEL if k in spec})
@@ -59,10 +65,22 @@ class _Virtual:
             raise InputError(f"{where} {e}") from None
         if not 1 <= self.every <= 65535 or not 1 <= self.period <= 60000:
             raise InputError(f"{where}: every must be 1..65535 and period_ms 1..60000")
-        self.topic = spec.get("mqtt_topic")
+        self.topic = topic
         self.seq = 0
         self.n = 0
         self.mean = 0
+
+
+def _number(where: str, key: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v == 0:
+        raise InputError(f"{where} {key}: must be a finite non-zero number, got {v!r}")
+    return float(v)
+
+
+def _int(where: str, key: str, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise InputError(f"{where} {key}: must be an int, got {v!r}")
+    return v
 
 
 class Inputs(Transport):
@@ -131,10 +149,15 @@ class Inputs(Transport):
         v = self.inputs.get(node) or self.inputs.get("input-" + node)
         if v is None:
             raise TransportError(f"no hub-side input {node!r} (have: {', '.join(self.inputs)})")
-        frames = []
+        frames, taken = [], 0
         with self._lock2:
             for x in values:
-                u = v.norm(round(x * v.scale))
+                try:
+                    u = v.norm(round(float(x) * v.scale))  # inf / nan / not a number: skipped
+                except (TypeError, ValueError, OverflowError):
+                    self._merge({"malformed": 1}, "input:" + v.node, v.node)
+                    continue
+                taken += 1
                 v.mean += u - (v.mean >> 6)
                 v.n = (v.n + 1) & _M30
                 if v.ch.step(u):
@@ -147,7 +170,7 @@ class Inputs(Transport):
                     frames.append(self._frame(v, "report", n=v.n, drop=0, miss=0, ch=[row]))
         for f in frames:
             self._deliver(f, "input", None)
-        return len(values)
+        return taken
 
     def _frame(self, v: _Virtual, t: str, **fields: Any) -> dict:
         seq, v.seq = v.seq, (v.seq + 1) & _M30

@@ -242,19 +242,25 @@ class Store(ReportsMixin, MemoriesMixin):
     # -- key/value state ---------------------------------------------------
     def save_state(self, key: str, value: dict) -> None:
         """Store a JSON-able dict under key (replacing it).  Complex numbers round-trip."""
-        if not isinstance(key, str) or not key:
-            raise StoreError(f"state key must be a non-empty str, got {key!r}")
-        if not isinstance(value, dict):
-            raise StoreError(f"state {key!r} must be a dict, got {type(value).__name__}")
-        try:
-            text = eventlog.encode(value)
-        except (TypeError, ValueError) as e:
-            raise StoreError(f"state {key!r}: {e}") from None
+        self.save_states({key: value})
+
+    def save_states(self, items: dict[str, dict]) -> None:
+        """save_state for many keys in one transaction (all or none)."""
+        rows = []
+        for key, value in items.items():
+            if not isinstance(key, str) or not key:
+                raise StoreError(f"state key must be a non-empty str, got {key!r}")
+            if not isinstance(value, dict):
+                raise StoreError(f"state {key!r} must be a dict, got {type(value).__name__}")
+            try:
+                rows.append((key, eventlog.encode(value)))
+            except (TypeError, ValueError) as e:
+                raise StoreError(f"state {key!r}: {e}") from None
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO state(key, value) VALUES (?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, text),
+                rows,
             )
 
     def load_state(self, key: str) -> dict | None:

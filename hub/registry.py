@@ -11,12 +11,14 @@ the online flag.  Thread-safe: transports call in from their threads.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kairos import wire
 
 HELLO_KEYS = ("board", "fw", "period", "every", "weight", "caps", "ch")
+MAX_BOOTS = 4  # previous boot ids remembered per node (as wire.Dedup does)
 
 
 @dataclass
@@ -34,6 +36,8 @@ class NodeInfo:
     replays: int = 0
     drops: int = 0  # the node's own count of frames its spool dropped
     reboots: int = 0
+    boots: list[int] = field(default_factory=list)  # its previous boot ids, oldest first
+    hello_seq: int | None = None  # seq of the hello of the current boot
 
     @property
     def report_period(self) -> float:
@@ -63,6 +67,7 @@ class Registry:
         self.nodes: dict[str, NodeInfo] = {}
         self.rejects: dict[str, dict[str, int]] = {}  # source -> reason -> n
         self.dedup = wire.Dedup()
+        self.dirty: set[str] = set()  # nodes whose persisted part changed (take_dirty)
         self._lock = threading.RLock()
 
     def _node(self, node: str, source: str) -> NodeInfo:
@@ -98,8 +103,12 @@ class Registry:
                     info.duplicates += 1
                     _bump(info.rejects, wire.DUPLICATE)
                 return False
+            if msg["boot"] != info.boot or source != info.source:
+                self.dirty.add(info.node)
             if info.boot is not None and msg["boot"] != info.boot:
                 info.reboots += 1
+                info.boots = (info.boots + [info.boot])[-MAX_BOOTS:]
+                info.hello_seq = None
             info.boot = msg["boot"]
             info.source = source
             info.last_seen = t_rx
@@ -107,9 +116,73 @@ class Registry:
             _bump(info.frames, msg["t"])
             if msg["t"] == "hello":
                 info.hello = {k: msg[k] for k in HELLO_KEYS}
+                info.hello_seq = msg["seq"]
+                self.dirty.add(info.node)
             elif msg["t"] == "report":
                 info.drops = msg["drop"]
             return True
+
+    # -- persistence: what a restarted hub must know --------------------------
+    def take_dirty(self) -> dict[str, dict[str, Any]]:
+        """The persisted part of each node changed since the last call
+        (hello metadata, boot ids, source), for the store's state table."""
+        with self._lock:
+            out = {n: self.persisted(n) for n in self.dirty if n in self.nodes}
+            self.dirty.clear()
+            return out
+
+    def persisted(self, node: str) -> dict[str, Any]:
+        i = self.nodes[node]
+        return {"source": i.source, "boot": i.boot, "boots": list(i.boots),
+                "hello": i.hello, "hello_seq": i.hello_seq}
+
+    def restore(self, saved: dict[str, dict[str, Any]],
+                stored_seqs: Callable[[str], tuple[int, list[int]] | None]) -> list[str]:
+        """Nodes as a previous run left them: hello metadata (an MQTT node on
+        a resumed session does not say hello again), boot ids, and the dedup
+        state seeded from the store, so a frame stored before the restart is
+        a duplicate (or a replay) after it, not a new frame.  The nodes are
+        stale until they speak.  stored_seqs(node) gives (boot, seqs) of the
+        node's newest stored boot, the seqs its last window.  Returns what
+        could not be restored (one line each); the rest still is."""
+        bad = []
+        with self._lock:
+            for node, d in saved.items():
+                try:
+                    self._restore_one(node, d, stored_seqs(node))
+                except (KeyError, TypeError, ValueError) as e:
+                    self.nodes.pop(node, None)
+                    bad.append(f"{node}: {e!r}")
+            self.dedup.counts.clear()  # seeding counted gaps that are no news
+        return bad
+
+    def _restore_one(self, node: str, d: dict[str, Any],
+                     stored: tuple[int, list[int]] | None) -> None:
+        hello = d.get("hello")
+        if hello is not None:
+            probe = dict(hello, t="hello", node=node, boot=0, seq=0, tick=0)
+            if wire.validate(probe) is not None:
+                raise ValueError(f"saved hello is {wire.validate(probe)}")
+        boot, boots = d.get("boot"), [int(b) for b in d.get("boots", [])]
+        seqs = []
+        if stored is not None and stored[0] != boot:  # a newer boot reached the store
+            boots, boot = (boots + [boot] if boot is not None else boots)[-MAX_BOOTS:], stored[0]
+        if stored is not None:
+            seqs = list(stored[1])
+        if boot is not None and d.get("hello_seq") is not None and d.get("boot") == boot:
+            seqs.append(int(d["hello_seq"]))
+        info = NodeInfo(node, str(d.get("source", "")), boot=boot, hello=hello,
+                        boots=boots[-MAX_BOOTS:], hello_seq=d.get("hello_seq"))
+        for b in info.boots:  # the previous boots first: their frames are replays
+            if b != boot:
+                self.dedup.accept({"node": node, "boot": b, "seq": 0})
+        if boot is not None and seqs:
+            seqs = sorted(set(seqs))
+            top = seqs[-1]
+            for seq in seqs:
+                if top - seq < self.dedup.window:
+                    self.dedup.accept({"node": node, "boot": boot, "seq": seq})
+        self.nodes[node] = info
 
     def _status(self, msg: dict, source: str, t_rx: float) -> bool:
         node, online = msg.get("node"), msg.get("online")
@@ -133,6 +206,17 @@ class Registry:
             info = self.nodes.get(node) if node is not None else None
             if info is not None:
                 _bump(info.rejects, reason)
+
+    def reject_totals(self) -> dict[tuple[str, str], int]:
+        """(source, reason) -> frames refused so far; duplicates and replays
+        (counted per node) under the source "dedup"."""
+        with self._lock:
+            out = {(src, r): n for src, rs in self.rejects.items() for r, n in rs.items()}
+            for info in self.nodes.values():
+                for r in (wire.DUPLICATE, wire.REPLAY):
+                    if info.rejects.get(r):
+                        out[("dedup", r)] = out.get(("dedup", r), 0) + info.rejects[r]
+            return out
 
     def _is_stale(self, info: NodeInfo, now: float) -> bool:
         if not info.online or info.last_seen is None:

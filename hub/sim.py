@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 from kairos import wire
-from kairos.batch import Bank
+from kairos.batch import Bank, isqrt
 
 from .transports.base import Transport
 
@@ -108,8 +108,11 @@ class SimMesh(Transport):
             self._mean += U[:, j] - (self._mean >> _MEAN_S)
         self._n += m
         frames = []
-        for i, j in np.argwhere(res.ev):
-            frames.append(self._event(int(i), int(res.ev[i, j]) > 0, int(j)))
+        hits = np.argwhere(res.ev)
+        if len(hits):  # c at the transition's own sample, as the firmware sends it
+            cs = isqrt(res.c2[hits[:, 0], hits[:, 1]].astype(np.int64) << 15)
+            for (i, j), c in zip(hits.tolist(), cs.tolist(), strict=True):
+                frames.append(self._event(i, int(res.ev[i, j]) > 0, j, int(c)))
         frames += self._reports()
         with self._lock:
             frames += self._pending
@@ -159,8 +162,8 @@ class SimMesh(Transport):
                            caps=["sim"], ch=[{"name": "rhythm", "lags": list(_LAGS), "s": 6,
                                               "s0": 2, "ic": 22938}])
 
-    def _event(self, i: int, entered: bool, j: int) -> dict:
-        return self._frame(i, "event", i=0, on=1 if entered else 0, c=int(self._bank.c[i]),
+    def _event(self, i: int, entered: bool, j: int, c: int) -> dict:
+        return self._frame(i, "event", i=0, on=1 if entered else 0, c=c,
                            n=(self._n - self.every + j + 1) & _M30)
 
     def _reports(self) -> list[dict]:

@@ -15,6 +15,9 @@ class NodeStates:
     def __init__(self, hub: Any) -> None:
         self.hub = hub
         self.latest: dict[str, dict] = {}  # node -> its newest report frame
+        # Collapses that came before the node's first report: remembered
+        # (as BLEND memories) once a report gives them a signature.
+        self.pending: dict[str, list[tuple[float, float]]] = {}  # node -> [(c, t_hub)]
 
     # -- frames ---------------------------------------------------------------------
     def on_hello(self, msg: dict) -> None:
@@ -36,6 +39,10 @@ class NodeStates:
             t_m = t if m._t is None or t >= m._t else m._t
             m.update(min(1.0, row[3] / 32767), float(row[4]), float(row[5]), t_m)
         self.latest[node] = msg
+        if node in self.pending and msg["ch"]:
+            sig = self.signature([node])
+            for c, t_ev in self.pending.pop(node):
+                self.hub.store.remember("collapse", sig, c, t_ev)
 
     def on_event(self, msg: dict) -> None:
         node, c = msg["node"], msg["c"] / _Q15
@@ -44,7 +51,12 @@ class NodeStates:
         self.hub.store.log("collapse", {"node": node, "ch": msg["i"], "on": msg["on"], "c": c},
                            msg["t_hub"])
         if msg["on"]:
-            self.hub.store.remember("collapse", self.signature([node]), c, msg["t_hub"])
+            sig = self.signature([node])
+            if sig:
+                self.hub.store.remember("collapse", sig, c, msg["t_hub"])
+            else:  # no report yet, so no (c, tau, phase) to remember it by: later
+                self.pending.setdefault(node, []).append((c, msg["t_hub"]))
+                del self.pending[node][:-8]
 
     # -- derived views ----------------------------------------------------------------
     def hello(self, node: str) -> dict | None:

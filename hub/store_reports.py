@@ -220,6 +220,20 @@ class ReportsMixin:
             ).fetchone()
             return None if row is None else (int(row[0]), int(row[1]))
 
+    def recent_seqs(self, node: str, window: int = 128) -> tuple[int, list[int]] | None:
+        """(boot, seqs): the node's newest stored boot (as last_seq) and the
+        seqs of its reports and events stored in the last `window` seqs up
+        to the newest, ascending; what a restarted hub seeds its dedup with."""
+        last = self.last_seq(node)
+        if last is None:
+            return None
+        boot, top = last
+        with self._read() as db:
+            key = (self._nodes[node], boot, top - window + 1, top)
+            q = "SELECT DISTINCT seq FROM {} WHERE node = ? AND boot = ? AND seq BETWEEN ? AND ?"
+            seqs = {r[0] for t in ("raw", "event") for r in db.execute(q.format(t), key)}
+        return boot, sorted(seqs | {top})
+
     def nodes(self) -> list[str]:
         with self._read():
             return sorted(self._nodes)

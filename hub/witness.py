@@ -12,8 +12,9 @@ as (1 - beta)^n.  The surprise S = |observed - W|, measured before the update
 model; a witness event is a surprise well above its own recent average
 (S > k * EMA(S)), i.e. a change, not a level.  The surprise then decays as
 (1 - beta)^n while its average catches up, so one step change gives a short
-burst of event ticks (five with the defaults); a caller that wants one event
-per change takes the rising edge.
+burst of surprising ticks (five with the defaults).  The event is the rising
+edge of that burst, and a new one needs ``refractory`` ticks since the last
+(10: one second at the hub's 10 Hz): one change, one event.
 
 W starts at zero (no model yet), so the first ticks are surprising by
 construction: events are held off for ``warmup`` ticks.  A surprise below
@@ -44,8 +45,9 @@ class WitnessState:
     W: tuple[float, float, complex]  # the self-model of (G, R, Psi), after the update
     S: float  # surprise |observed - W| before the update
     S_avg: float  # EMA of S, including this tick
-    event: bool  # S > k * S_avg (the average before this tick), after the warm-up
+    event: bool  # the rising edge of `surprising`, outside the refractory time
     converged: bool  # S_avg < eps
+    surprising: bool = False  # S > k * S_avg (the average before this tick), after warm-up
 
 
 class Witness:
@@ -58,6 +60,7 @@ class Witness:
         avg_alpha: float = 0.05,
         warmup: int = 10,
         eps: float = 1e-3,
+        refractory: int = 10,
     ) -> None:
         # beta = 0 never learns, beta = 1 copies the input: neither contracts.
         if not (math.isfinite(beta) and 0 < beta < 1):
@@ -70,6 +73,11 @@ class Witness:
             raise ValueError(f"warmup: must be an int >= 0, got {warmup!r}")
         if not (math.isfinite(eps) and eps > 0):
             raise ValueError(f"eps: must be a finite number > 0, got {eps!r}")
+        if isinstance(refractory, bool) or not isinstance(refractory, int) or refractory < 0:
+            raise ValueError(f"refractory: must be an int >= 0, got {refractory!r}")
+        self.refractory = refractory
+        self.was_surprising = False  # the previous tick's surprising
+        self.last_event: int | None = None  # tick number (n) of the last event
         self.beta = float(beta)
         self.k = float(k)
         self.avg_alpha = float(avg_alpha)
@@ -92,7 +100,12 @@ class Witness:
         # The event compares S with the average of the *previous* surprises:
         # folding S in first would let a large S raise its own bar.
         bar = max(self.eps, self.k * self.S_avg)
-        event = self.n >= self.warmup and surprise > bar
+        surprising = self.n >= self.warmup and surprise > bar
+        event = (surprising and not self.was_surprising
+                 and (self.last_event is None or self.n - self.last_event >= self.refractory))
+        self.was_surprising = surprising
+        if event:
+            self.last_event = self.n
         if self.n == 0:
             self.S_avg = surprise  # the first surprise initialises its average
         else:
@@ -101,13 +114,12 @@ class Witness:
         self.W = (wg + b * (G - wg), wr + b * (R - wr), wp + b * d)
         self.S = surprise
         self.n += 1
-        return self.state(event)
+        return self.state(event, surprising)
 
-    def state(self, event: bool = False) -> WitnessState:
+    def state(self, event: bool = False, surprising: bool = False) -> WitnessState:
         """The current state (``event`` as given: it belongs to a tick)."""
-        return WitnessState(
-            W=self.W, S=self.S, S_avg=self.S_avg, event=event, converged=self.converged
-        )
+        return WitnessState(W=self.W, S=self.S, S_avg=self.S_avg, event=event,
+                            converged=self.converged, surprising=surprising)
 
     @property
     def converged(self) -> bool:
@@ -129,11 +141,18 @@ class Witness:
             "S": self.S,
             "S_avg": self.S_avg,
             "n": self.n,
+            "refractory": self.refractory,
+            "was_surprising": self.was_surprising,
+            "last_event": self.last_event,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Witness:
-        w = cls(d["beta"], d["k"], d["avg_alpha"], d["warmup"], d["eps"])
+        w = cls(d["beta"], d["k"], d["avg_alpha"], d["warmup"], d["eps"],
+                int(d.get("refractory", 10)))  # (older saves lack the last three)
+        w.was_surprising = bool(d.get("was_surprising", False))
+        last = d.get("last_event")
+        w.last_event = None if last is None else int(last)
         g, r, (pr, pi) = d["W"]
         w.W = (_finite("W", g), _finite("W", r), complex(_finite("W", pr), _finite("W", pi)))
         w.S = _finite("S", d["S"])

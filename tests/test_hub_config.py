@@ -8,6 +8,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 from broker import mosquitto  # noqa: F401 (fixture)
+from rigs import wait_for
 
 from hub import config, run
 from hub.inputs import InputError, Inputs, parse_numbers
@@ -35,6 +36,17 @@ def test_no_file_means_defaults():
     ('[mqtt]\npassword = 5', "[mqtt] password: must be str, got ***"),
     ("[hub\n", "hub.toml:"),
     ("[master]\ntaus = []", "[master] taus: must be a non-empty list"),
+    ('[nodes.k1]\nweight = "heavy"', "[nodes.k1] weight: must be a finite number > 0"),
+    ("[nodes.k1]\nweight = 0", "[nodes.k1] weight: must be a finite number > 0"),
+    ("[nodes.k1]\nweight = -2.0", "[nodes.k1] weight: must be a finite number > 0"),
+    ("[nodes.k1]\nweight = inf", "[nodes.k1] weight: must be a finite number > 0"),
+    ("[nodes.k1]\nweight = true", "[nodes.k1] weight: must be a finite number > 0"),
+    ("[nodes.k1]\nwieght = 2", "[nodes.k1] wieght: unknown key (known: weight)"),
+    ('[ble]\nnames = "n1"', "[ble] names: must be list"),
+    ("[ble]\ndevices = [1]", "[ble] devices: must be a list of strings"),
+    ("[ble]\nscan = 0", "[ble] scan: must be in (0, 600]"),
+    ("[serial]\nports = [3]", "[serial] ports: must be a list of strings"),
+    ("[witness]\nrefractory = -1", "[witness] refractory: must be >= 0"),
 ])
 def test_bad_config_names_section_and_key(text, said):
     with pytest.raises(config.HubConfigError) as e:
@@ -48,6 +60,10 @@ def test_bad_config_names_section_and_key(text, said):
     ("[[rules]]\nname = 'x'\nwhen = '__import__(\"os\")'\naction = 'mqtt'\n", "rules[0]"),
     ("[[inputs]]\nname = 'a b'\n", "inputs[0] name"),
     ("[[inputs]]\nname = 'door'\ns = 99\n", "inputs[0] s must be"),
+    ("[[inputs]]\nname = 'door'\nscale = 'abc'\n", "inputs[0] scale: must be a finite"),
+    ("[[inputs]]\nname = 'door'\nevery = 2.5\n", "inputs[0] every: must be an int"),
+    ("[[inputs]]\nname = 'door'\nmqtt_topic = 'a/#'\n", "inputs[0] mqtt_topic"),
+    ("[nodes.k1]\nweight = 'heavy'\n", "[nodes.k1] weight"),
 ])
 def test_hub_refuses_a_bad_config_in_one_line(tmp_path, text, said):
     f = tmp_path / "hub.toml"
@@ -113,16 +129,24 @@ s = 6
             vals = [round(math.sin(2 * math.pi * (blk * 16 + j) / 16), 4) for j in range(16)]
             pub.publish("house/door/level", json.dumps(vals), qos=1).wait_for_publish(5)
         pub.publish("house/door/level", b"not a number", qos=1).wait_for_publish(5)
-        end = time.monotonic() + 10
-        while time.monotonic() < end and len(hub.store.reports("input-door", 0)) < 40:
-            time.sleep(0.1)
+        inputs = next(t for t in hub.transports if t.kind == "input")
+        # The bad message comes after the 40th report: wait for both.
+        assert wait_for(lambda: len(hub.store.reports("input-door", 0)) >= 40
+                        and inputs.counts.get("malformed") == 1, 10)
         rows = hub.store.reports("input-door", 0)
         assert len(rows) == 40
         assert rows[-1]["c"] > 0.9 * 32768
         assert hub.registry.nodes["input-door"].hello["board"] == "hub-input"
-        inputs = next(t for t in hub.transports if t.kind == "input")
         assert inputs.counts.get("malformed") == 1
     finally:
         pub.loop_stop()
         pub.disconnect()
         hub.stop()
+
+
+def test_ble_and_node_settings_are_taken():
+    cfg = config.parse('[ble]\nnames = ["n1"]\ndevices = ["AA:BB"]\nscan = 2\n'
+                       "[nodes.k1]\nweight = 3\n")
+    assert cfg["ble"] == {"enabled": False, "names": ["n1"], "devices": ["AA:BB"], "scan": 2.0,
+                          "rescan": 5.0}
+    assert cfg.weight("k1", 1) == 3.0 and cfg.weight("other", 1) == 1.0

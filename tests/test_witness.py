@@ -62,8 +62,10 @@ def test_a_step_change_is_a_surprise():
     # The surprise decays as 0.8^k while its average catches up: with the
     # previous average ~0, S_avg before tick k is 0.05 S0 (0.95^k - 0.8^k) / 0.15,
     # so S > 3 S_avg while 0.8^k > 0.95^k - 0.8^k: k = 0..4 (0.4096 > 0.4050),
-    # not k = 5 (0.3277 < 0.4461).  One change, a five-tick burst.
-    assert [s.event for s in burst] == [True] * 5 + [False] * 3
+    # not k = 5 (0.3277 < 0.4461).  One change, a five-tick burst of
+    # surprise, and one event: its rising edge.
+    assert [s.surprising for s in burst] == [True] * 5 + [False] * 3
+    assert [s.event for s in burst] == [True] + [False] * 7
     assert not burst[0].converged
 
 
@@ -141,3 +143,28 @@ def test_w_stays_in_the_hull_of_bounded_inputs(obs):
         assert -1e-15 <= s.W[0] <= 1 + 1e-15 and -1e-15 <= s.W[1] <= 1 + 1e-15
         assert abs(s.W[2]) <= 1 + 1e-12
         assert 0 <= s.S <= 2 * math.sqrt(2) + 1e-12 and s.S_avg >= 0
+
+
+def test_one_event_per_change_and_a_refractory_time():
+    w = Witness(refractory=10)
+    for _ in range(300):
+        w.update(*OBS)
+    first = [w.update(0.2, 0.1, -0.5j) for _ in range(3)]  # a change: 3 surprising ticks ...
+    back = [w.update(*OBS) for _ in range(5)]  # ... and straight back: a new rising edge
+    assert [s.event for s in first] == [True, False, False]
+    assert back[0].surprising and not back[0].event  # 3 ticks after the last: refractory
+    assert not any(s.event for s in back)
+    for _ in range(300):
+        w.update(*OBS)
+    later = [w.update(0.2, 0.1, -0.5j) for _ in range(8)]
+    assert [s.event for s in later] == [True] + [False] * 7  # past the refractory time
+
+
+def test_refractory_zero_still_fires_once_per_burst():
+    w = Witness(refractory=0)
+    for _ in range(300):
+        w.update(*OBS)
+    burst = [w.update(0.2, 0.1, -0.5j) for _ in range(8)]
+    assert sum(s.event for s in burst) == 1
+    with pytest.raises(ValueError, match="refractory"):
+        Witness(refractory=-1)

@@ -7,10 +7,13 @@ commands characteristic.  A disconnected node is found again by the next
 scan and reconnected.  Everything else is the codec: on_notify() is the
 whole receive path, and is what the tests drive.
 
-The node firmware advertises only its name (firmware/node/link_ble.py), so
-a device is a candidate when it advertises SERVICE, or its address is in
-cfg "devices", or its name in cfg "names"; a candidate without the service
-after connecting is remembered and skipped.
+The node firmware (firmware/node/link_ble.py) advertises SERVICE, with its
+node id as the name in the scan response.  A device is a candidate when it
+advertises SERVICE, or its address is in cfg "devices", or its name in cfg
+"names" (for nodes whose advertisement lacks the service, e.g. other
+firmware); a candidate without the service after connecting is remembered
+and skipped.  cfg "scan" is the seconds per scan, "rescan" the seconds
+between scans ([ble] in the hub config, docs/hub.example.toml).
 
 No adapter or no D-Bus: one log line, and the transport stops (no bleak:
 hub.transports.make() says so and returns a Disabled transport).

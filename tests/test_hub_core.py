@@ -1,0 +1,190 @@
+"""The hub's core, driven by hand with frames on a fake clock: a restart
+restores the registry and the dedup from the store, a collapse before the
+first report is kept, rejects reach the recent events coalesced, a missing
+MQTT library does not stop the hub."""
+import io
+import subprocess
+import sys
+
+import pytest
+
+from hub import config
+from hub.core import FAILED, Hub
+from hub.logs import Log
+
+
+class FakeClock:
+    def __init__(self, t=1_800_000_000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def frame(t, seq, node="n1", boot=77, **fields):
+    return dict({"t": t, "node": node, "boot": boot, "seq": seq, "tick": seq * 100}, **fields)
+
+
+def hello(seq=0, node="n1", boot=77):
+    return frame("hello", seq, node, boot, board="sim", fw="0.1", period=20, every=5, weight=2,
+                 caps=["led"], ch=[{"name": "wave", "lags": [2, 4], "s": 6, "s0": 2,
+                                    "ic": 16384}])
+
+
+def report(seq, node="n1", boot=77, c=12000):
+    return frame("report", seq, node, boot, n=seq * 5, drop=0, miss=0,
+                 ch=[[100, 5000, 1, c, 300, -300, 0]])
+
+
+def event(seq, on=1, node="n1", boot=77, c=30000):
+    return frame("event", seq, node, boot, i=0, on=on, c=c, n=seq * 5)
+
+
+def make(tmp_path, clock=None):
+    cfg = config.parse(f'[hub]\ndb = "{tmp_path / "hub.db"}"\n')
+    log = Log(quiet=("hello", "collapse", "memory", "reject"))
+    return Hub(cfg, log, clock=clock or FakeClock())
+
+
+def feed(hub, frames, source="mqtt"):
+    hub.process([(f, source, hub.clock(), None) for f in frames])
+
+
+def test_a_restart_restores_hello_metadata_and_dedup(tmp_path):
+    hub = make(tmp_path)
+    feed(hub, [hello(0)] + [report(s) for s in range(1, 201)] + [event(201)])
+    hub.store.close()  # as after kill -9: no stop(), no save()
+
+    hub2 = make(tmp_path)
+    try:
+        info = hub2.registry.nodes["n1"]
+        assert info.hello["board"] == "sim" and info.hello["weight"] == 2
+        assert info.report_period == pytest.approx(0.1) and info.source == "mqtt"
+        assert hub2.nodes.caps("n1") == ["led"]
+        assert hub2.registry.stale(hub2.clock()) == ["n1"]  # until it speaks
+        stored = len(hub2.store.reports("n1", 0, limit=10000))
+        # The same frames again (a redelivery, a replaying node): none is new.
+        feed(hub2, [report(s) for s in range(150, 201)] + [event(201)] + [report(3)])
+        info = hub2.registry.nodes["n1"]
+        assert info.duplicates == 52 and info.replays == 1
+        assert info.frames == {} and len(hub2.store.reports("n1", 0, limit=10000)) == stored
+        # New frames are.
+        feed(hub2, [report(202), report(203)])
+        assert info.frames == {"report": 2} and info.gaps == 0
+        assert hub2.registry.live(hub2.clock()) == ["n1"]
+    finally:
+        hub2.store.close()
+
+
+def test_a_restart_remembers_old_boots_as_replays(tmp_path):
+    hub = make(tmp_path)
+    feed(hub, [hello(0, boot=1), report(1, boot=1), hello(0, boot=2), report(1, boot=2)])
+    hub.store.close()
+    hub2 = make(tmp_path)
+    try:
+        feed(hub2, [report(5, boot=1)])  # the previous boot: a replay
+        info = hub2.registry.nodes["n1"]
+        assert info.replays == 1 and info.boots == [1] and info.boot == 2
+        feed(hub2, [hello(0, boot=3), report(1, boot=3)])  # a reboot: new boot id, seq from 0
+        assert info.frames == {"hello": 1, "report": 1} and info.reboots == 1
+        assert info.boots == [1, 2]
+    finally:
+        hub2.store.close()
+
+
+def test_a_bad_saved_node_is_logged_and_skipped(tmp_path):
+    hub = make(tmp_path)
+    feed(hub, [hello(0), hello(0, node="n2"), report(1, node="n2")])
+    hub.store.save_state("node/n1", {"hello": {"board": 5}, "boot": 77})
+    hub.store.close()
+    out = io.StringIO()
+    cfg = config.parse(f'[hub]\ndb = "{tmp_path / "hub.db"}"\n')
+    hub2 = Hub(cfg, Log(stream=out), clock=FakeClock())
+    try:
+        assert "n1" not in hub2.registry.nodes and hub2.registry.nodes["n2"].hello
+        assert "node state not restored: n1" in out.getvalue(), out.getvalue()
+    finally:
+        hub2.store.close()
+
+
+def test_a_collapse_before_the_first_report_is_kept_and_remembered(tmp_path):
+    hub = make(tmp_path)
+    try:
+        feed(hub, [hello(0), event(1, c=31000)])
+        assert hub.registry.rejects == {} and hub.store.rejected == 0
+        assert len(hub.store.events("n1")) == 1 and hub.store.memories(hub.clock()) == []
+        feed(hub, [report(2)])
+        mems = hub.store.memories(hub.clock())
+        assert len(mems) == 1 and mems[0]["kind"] == "collapse"
+        assert mems[0]["c"] == pytest.approx(31000 / 32768)
+        assert set(mems[0]["signature"]) == {"n1"}
+        assert FAILED not in str(hub.registry.snapshot(hub.clock()))
+    finally:
+        hub.store.close()
+
+
+def test_rejects_reach_recent_events_coalesced(tmp_path):
+    clock = FakeClock()
+    hub = make(tmp_path, clock)
+    try:
+        feed(hub, [hello(0), report(1)])
+        hub.tick(clock.t)
+        for _ in range(500):  # garbage at any rate ...
+            hub.registry.reject("serial:/dev/ttyX", "crc")
+        hub.registry.reject("mqtt", "topic", "n1")
+        feed(hub, [report(1)] * 3)
+        clock.t += 0.1
+        hub.tick(clock.t)  # ... within the second: nothing yet
+        clock.t += 1.0
+        hub.tick(clock.t)
+        rej = [e for e in hub.recent if e["kind"] == "reject"]
+        assert sorted((e["source"], e["reason"], e["n"]) for e in rej) == [
+            ("dedup", "duplicate", 3), ("mqtt", "topic", 1), ("serial:/dev/ttyX", "crc", 500)]
+        assert any(e["text"] == "500 crc frames from serial:/dev/ttyX" for e in rej)
+        clock.t += 1.0
+        hub.tick(clock.t)  # nothing new: nothing added
+        assert len([e for e in hub.recent if e["kind"] == "reject"]) == 3
+    finally:
+        hub.store.close()
+
+
+@pytest.mark.parametrize("node_weight", ["", '[nodes.n1]\nweight = 0.5\n'])
+def test_node_weight_from_config_or_hello(tmp_path, node_weight):
+    cfg = config.parse(f'[hub]\ndb = "{tmp_path / "hub.db"}"\n{node_weight}')
+    hub = Hub(cfg, Log(quiet=("hello",)), clock=FakeClock())
+    try:
+        feed(hub, [hello(0), report(1)])
+        (view,) = hub.nodes.views(hub.clock())
+        assert view.weight == (0.5 if node_weight else 2)
+        hub.tick(hub.clock())  # and the mesh runs on it
+    finally:
+        hub.store.close()
+
+
+def test_mqtt_enabled_without_paho_runs_on(tmp_path):
+    # paho made unimportable in a child process, as on a machine without it.
+    (tmp_path / "hub.toml").write_text(f"""
+[hub]
+db = "{tmp_path / 'hub.db'}"
+[mqtt]
+enabled = true
+[sim]
+nodes = 3
+[[rules]]
+name = "publish"
+when = "True"
+edge = false
+min_interval = 0.2
+action = "mqtt"
+[rules.with]
+topic = "x/state"
+""")
+    code = ("import sys; sys.modules['paho'] = None; sys.modules['paho.mqtt'] = None; "
+            "sys.modules['paho.mqtt.client'] = None; from hub.cli import main; "
+            f"sys.exit(main(['hub', '--config', {str(tmp_path / 'hub.toml')!r}, "
+            "'--seconds', '2', '--no-web']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "Traceback" not in out and "AttributeError" not in out, out
+    assert "mqtt: paho-mqtt is not installed" in out, out
