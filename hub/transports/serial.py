@@ -141,12 +141,12 @@ class SerialTransport(Transport):
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.backoff[1])
                 continue
-            with port.wlock:
-                port.ser = ser
-            with self._lock:
+            with self._lock:  # counted before it shows as open (status() reads both)
                 port.opens += 1
                 if port.opens > 1:
                     self.reconnects += 1
+            with port.wlock:
+                port.ser = ser
             self._unsay(key)
             self.log(f"serial: {port.path} open")
             delay = self.backoff[0]
