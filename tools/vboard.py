@@ -6,8 +6,11 @@ and `becomingone flash` open like /dev/ttyACM0.
 
 prints the port path and runs until Ctrl-C.  --fs keeps the board's files in
 DIR (loaded at start, mirrored back whenever the board goes idle); --quota
-makes the flash that small; --bitrot SUFFIX flips a bit in every write to a
-file ending in SUFFIX (a worn flash).  Tests use VBoard as a context manager.
+makes the flash that small (--quota-hidden: os.statvfs doesn't say so);
+--bitrot SUFFIX flips a bit in every write to a file ending in SUFFIX (a
+worn flash); --fail-writes SUFFIX:N fails the first N writes to such files
+(a flaky link); --mp-version X.Y.Z makes the board claim that MicroPython.
+Tests use VBoard as a context manager.
 """
 import argparse
 import contextlib
@@ -34,8 +37,10 @@ class VBoardError(Exception):
 class VBoard:
     """One virtual board.  `port` is the path to open; stop() ends it."""
 
-    def __init__(self, fs=None, quota=0, bitrot=None, link=None, heap=None):
+    def __init__(self, fs=None, quota=0, bitrot=None, link=None, heap=None, quota_hidden=False,
+                 fail_writes=None, mp_version=None):
         self.fs, self.quota, self.bitrot, self.link, self.heap = fs, quota, bitrot, link, heap
+        self.quota_hidden, self.fail_writes, self.mp_version = quota_hidden, fail_writes, mp_version
         self.proc = None
         self.port = None
         self._hold = None
@@ -51,9 +56,13 @@ class VBoard:
         self.port = os.ttyname(slave)
         args = [node, str(GLUE), "--fd", str(master)]
         for flag, value in (("--fs", self.fs), ("--quota", self.quota),
-                            ("--bitrot", self.bitrot), ("--heap", self.heap)):
+                            ("--bitrot", self.bitrot), ("--heap", self.heap),
+                            ("--fail-writes", self.fail_writes),
+                            ("--mp-version", self.mp_version)):
             if value:
                 args += [flag, str(value)]
+        if self.quota_hidden:
+            args.append("--quota-hidden")
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the board
         self.proc = subprocess.Popen(args, pass_fds=(master,), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._log)
@@ -115,10 +124,20 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Run a virtual MicroPython board on a pseudo-terminal.")
     p.add_argument("--fs", help="keep the board's files in this directory")
     p.add_argument("--quota", type=int, default=0, help="flash size in bytes (default: unlimited)")
+    p.add_argument("--quota-hidden", action="store_true",
+                   help="os.statvfs doesn't show the quota (a too hopeful free count)")
     p.add_argument("--bitrot", help="flip a bit in every write to files ending in this")
+    p.add_argument("--fail-writes", metavar="SUFFIX:N",
+                   help="the first N writes to files ending in SUFFIX fail (EIO)")
+    p.add_argument("--mp-version", metavar="X.Y.Z", help="claim this MicroPython version")
+    p.add_argument("--heap", type=int, help="MicroPython heap in bytes (default 196608)")
     p.add_argument("--link", help="also make this symlink to the port (a stable path)")
     a = p.parse_args(argv)
-    vb = VBoard(fs=a.fs, quota=a.quota, bitrot=a.bitrot, link=a.link)
+    if a.mp_version and not all(x.isdigit() for x in a.mp_version.split(".")):
+        print(f"vboard: --mp-version wants X.Y.Z, got {a.mp_version!r}", file=sys.stderr)
+        return 1
+    vb = VBoard(fs=a.fs, quota=a.quota, bitrot=a.bitrot, link=a.link, heap=a.heap,
+                quota_hidden=a.quota_hidden, fail_writes=a.fail_writes, mp_version=a.mp_version)
     try:
         vb.start()
     except VBoardError as e:

@@ -1,7 +1,8 @@
 // The virtual board: MicroPython's WebAssembly port (npm package
 // @micropython/micropython-webassembly-pyscript) driven like a USB board.
 //
-//   node tools/vboard/vboard.mjs --fd N [--fs DIR] [--quota BYTES] [--bitrot SUFFIX]
+//   node tools/vboard/vboard.mjs --fd N [--fs DIR] [--quota BYTES [--quota-hidden]]
+//       [--bitrot SUFFIX] [--fail-writes SUFFIX:N] [--mp-version X.Y.Z] [--heap BYTES]
 //
 // fd N is the master side of a pseudo-terminal (tools/vboard.py opens it and
 // hands out the slave path).  Everything here is synchronous: the interpreter
@@ -18,8 +19,12 @@
 //  - Filesystem: the port's in-memory FS, carried across resets; with --fs it
 //    is loaded from DIR at start and mirrored back to DIR whenever the board
 //    goes idle.  --quota caps it (writes past it fail with ENOSPC, statvfs
-//    reports it); --bitrot flips a bit of every write to paths ending in
-//    SUFFIX (a worn flash, for verification tests).
+//    reports it, unless --quota-hidden: a free count that is too hopeful);
+//    --bitrot flips a bit of every write to paths ending in SUFFIX (a worn
+//    flash, for verification tests); --fail-writes SUFFIX:N fails the first
+//    N writes to such paths with EIO (a flaky link, for the copy retries).
+//  - --mp-version X.Y.Z: sys.implementation.version claims that release
+//    (an old board, for the version check).
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -29,10 +34,16 @@ const SYSTEM = new Set(['/tmp', '/home', '/dev', '/proc', '/.vboard']);
 
 const opts = { fd: 3, fs: null, quota: 0, bitrot: null, heap: 192 * 1024 };
 for (let i = 2; i < process.argv.length; i += 2) {
-  const k = process.argv[i].replace(/^--/, ''), v = process.argv[i + 1];
+  const k = process.argv[i].replace(/^--/, '');
+  if (k === 'quota-hidden') { opts[k] = true; i--; continue; }
+  const v = process.argv[i + 1];
   opts[k] = ['fd', 'quota', 'heap'].includes(k) ? parseInt(v, 10) : v;
 }
 const PORT = opts.fd;
+// --fail-writes SUFFIX:N: the first N writes to paths ending in SUFFIX fail
+// (EIO), counted across resets.
+const failing = opts['fail-writes'] ? [opts['fail-writes'].replace(/:\d+$/, ''),
+  parseInt((opts['fail-writes'].match(/:(\d+)$/) || [0, '1'])[1], 10)] : null;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const nap = (ms) => Atomics.wait(sleeper, 0, 0, ms);
 
@@ -192,6 +203,10 @@ function patchFs() {
     const pos = position ?? stream.position;
     const grow = Math.max(0, pos + length - (stream.node.usedBytes || 0));
     if (opts.quota && grow && usage() + grow > opts.quota) throw new FS.ErrnoError(51); // ENOSPC
+    if (failing && stream.path.endsWith(failing[0]) && failing[1] > 0) {
+      failing[1]--;
+      throw new FS.ErrnoError(29); // EIO: a flaky flash (or cable) loses this write
+    }
     const n = write(stream, buffer, offset, length, position, canOwn);
     if (opts.bitrot && n > 0 && stream.path.endsWith(opts.bitrot)) stream.node.contents[pos + n - 1] ^= 0x10;
     dirty = true;
@@ -199,7 +214,7 @@ function patchFs() {
   };
   FS.statfs = (p) => {
     const s = statfs(p);
-    if (opts.quota) {
+    if (opts.quota && !opts['quota-hidden']) {
       s.blocks = Math.floor(opts.quota / s.bsize);
       s.bfree = s.bavail = Math.max(0, Math.floor((opts.quota - usage()) / s.bsize));
     }
@@ -214,127 +229,26 @@ function patchFs() {
   tty.stream_ops.poll = (s) => (s.tty === tty.tty && (rx.length || readPort()) ? 1 : 0) | 4;
 }
 
-// ---- the machine stand-in ------------------------------------------------------
-// Pins and ADCs for the sim board: an ADC reads a slow sine per pin plus
-// noise, outputs remember their state; reset()/soft_reset() reset the board.
-const MACHINE = `
-import time, math, random, vboard
-PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
-def reset():
-    vboard.reset('hard')
-    raise SystemExit
-def soft_reset():
-    vboard.reset('soft')
-    raise SystemExit
-def reset_cause():
-    return vboard.cause
-def unique_id():
-    return b'vboard01'
-def freq(f=None):
-    return 125000000
-def idle():
-    time.sleep_ms(1)
-def lightsleep(ms=0):
-    time.sleep_ms(ms)
-def deepsleep(ms=0):
-    reset()
-def disable_irq():
-    return 0
-def enable_irq(s=0):
-    pass
-class Pin:
-    IN, OUT, OPEN_DRAIN, PULL_UP, PULL_DOWN, IRQ_RISING, IRQ_FALLING = 0, 1, 2, 1, 2, 1, 2
-    def __init__(self, id, mode=-1, pull=-1, value=None):
-        self.id, self._v = id, 0 if value is None else value
-    def init(self, *a, **k):
-        pass
-    def value(self, v=None):
-        if v is None:
-            return self._v
-        self._v = 1 if v else 0
-    __call__ = value
-    def on(self):
-        self._v = 1
-    def off(self):
-        self._v = 0
-    def toggle(self):
-        self._v ^= 1
-    def irq(self, *a, **k):
-        pass
-class ADC:
-    ATTN_0DB, ATTN_2_5DB, ATTN_6DB, ATTN_11DB = 0, 1, 2, 3
-    WIDTH_12BIT = 12
-    def __init__(self, pin, *a, **k):
-        self.n = pin.id if isinstance(pin, Pin) else pin
-        self.n = self.n if isinstance(self.n, int) else 0
-    def atten(self, a):
-        pass
-    def width(self, w):
-        pass
-    def read_u16(self):
-        t = time.ticks_ms() / 1000
-        v = 32768 + 12000 * math.sin(2 * math.pi * t / (0.32 + 0.08 * (self.n % 16)))
-        return max(0, min(65535, int(v) + random.getrandbits(10) - 512))
-    def read(self):
-        return self.read_u16() >> 4
-    def read_uv(self):
-        return self.read_u16() * 3300000 // 65535
-class PWM:
-    def __init__(self, pin, freq=0, duty_u16=0, **k):
-        self.pin, self.f, self.d = pin, freq, duty_u16
-    def freq(self, f=None):
-        if f is None:
-            return self.f
-        self.f = f
-    def duty_u16(self, d=None):
-        if d is None:
-            return self.d
-        self.d = d
-    def deinit(self):
-        self.d = 0
-class I2C:
-    def __init__(self, *a, **k):
-        pass
-    def scan(self):
-        return []
-    def readfrom_mem_into(self, addr, reg, buf):
-        raise OSError(19)
-    def writeto_mem(self, addr, reg, buf):
-        raise OSError(19)
-    readfrom_mem = writeto = readfrom = readfrom_mem_into
-SoftI2C = I2C
-class WDT:
-    def __init__(self, id=0, timeout=5000):
-        pass
-    def feed(self):
-        pass
-class UART:
-    def __init__(self, *a, **k):
-        pass
-    def any(self):
-        return 0
-    def read(self, n=-1):
-        return None
-    def write(self, b):
-        return len(b)
-`;
-
+// ---- the machine stand-in, errno, and a claimed version ----------------------
+// machine.py (pins/ADCs for the sim board, reset), vb_errno.py (Linux
+// numbers) and, with --mp-version, vb_sys.py live beside this file.
+const SRC = (n) => fs.readFileSync(HERE + n, 'utf8');
+const MACHINE = SRC('machine.py'), ERRNO = SRC('vb_errno.py'), VBSYS = SRC('vb_sys.py');
+const CLAIM = opts['mp-version'] ? opts['mp-version'].split('.').map((x) => parseInt(x, 10)) : null;
 let cause = 1;
-const ERRNO = `
-EPERM, ENOENT, EINTR, EIO, EBADF, EAGAIN, ENOMEM, EACCES, EBUSY, EEXIST, ENODEV = 1, 2, 4, 5, 9, 11, 12, 13, 16, 17, 19
-ENOTDIR, EISDIR, EINVAL, ENOSPC, EROFS, ENOTEMPTY, EOPNOTSUPP, ETIMEDOUT = 20, 21, 22, 28, 30, 39, 95, 110
-EADDRINUSE, ECONNABORTED, ECONNRESET, ENOBUFS, ENOTCONN, ECONNREFUSED, EHOSTUNREACH = 98, 103, 104, 105, 107, 111, 113
-EALREADY, EINPROGRESS = 114, 115
-errorcode = {v: k for k, v in globals().items() if k.startswith('E')}
-`;
 
 function install() {
   FS.mkdir('/.vboard');
   FS.writeFile('/.vboard/machine.py', MACHINE);
   FS.writeFile('/.vboard/vb_errno.py', ERRNO);
   mp.registerJsModule('vboard', { reset: (k) => { resetKind = k; }, cause });
-  mp.runPython("import sys\nsys.path.insert(0, '/.vboard')\nimport vb_errno, machine\nsys.path.pop(0)\n"
-    + "sys.modules['errno'] = vb_errno\ndel sys.modules['vb_errno']\ndel sys, vb_errno, machine");
+  let claim = '';
+  if (CLAIM) {
+    FS.writeFile('/.vboard/vb_sys.py', VBSYS);
+    claim = `import vb_sys\nvb_sys.install((${CLAIM.join(', ')}, ''))\ndel sys.modules['vb_sys'], vb_sys\n`;
+  }
+  mp.runPython("import sys\nsys.path.insert(0, '/.vboard')\nimport vb_errno, machine\n" + claim
+    + "sys.path.pop(0)\nsys.modules['errno'] = vb_errno\ndel sys.modules['vb_errno']\ndel sys, vb_errno, machine");
 }
 
 // ---- boot, REPL, reset ---------------------------------------------------------

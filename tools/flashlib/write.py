@@ -1,0 +1,132 @@
+"""Putting files on the board with mpremote, and taking ours off.
+
+copy() tries three ways, each only for the files still missing:
+  1. one chained `mpremote fs cp` for all of them (one raw REPL; mpremote
+     sends 256-byte chunks);
+  2. one `mpremote fs cp` per file (a fresh raw REPL each);
+  3. per file, a chain of small `mpremote exec` writes of CHUNK bytes each
+     (base64), so a link that loses long transfers still gets them across.
+A full filesystem stops at once (retrying can't help)."""
+import binascii
+import subprocess
+
+from . import MPREMOTE, OURS, FlashError, last_line, say
+from .device import mpremote_error
+
+CHUNK = 128
+WAYS = ("", "one file per mpremote call", f"{CHUNK}-byte chunks")
+
+
+def _full(text):
+    return "ENOSPC" in text or "Errno 28" in text or "OSError: 28" in text or \
+        "No space left" in text
+
+
+def _cp_args(batch):
+    args = []
+    for remote, local, _size in batch:
+        args += ["fs", "cp", "-f", str(local), ":" + remote.lstrip("/"), "+"]
+    return args[:-1]
+
+
+def _chunk_args(remote, local):
+    data = local.read_bytes()
+    args = []
+    for i in range(0, max(len(data), 1), CHUNK):
+        b64 = binascii.b2a_base64(data[i:i + CHUNK]).decode().strip()
+        mode = "wb" if i == 0 else "ab"
+        args += ["exec", f"import binascii\nf = open({remote!r}, {mode!r})\n"
+                 f"f.write(binascii.a2b_base64({b64!r}))\nf.close()", "+"]
+    return args[:-1]
+
+
+def _run(port, args, on_line):
+    proc = subprocess.Popen([*MPREMOTE, "connect", port, *args], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = []
+    for line in proc.stdout:
+        out.append(line)
+        on_line(line)
+    return proc.wait(), "".join(out)
+
+
+def copy(port, files):
+    """Write [(remote, local, size)]; returns the remote paths that did not
+    make it after every way was tried."""
+    todo = list(files)
+    total, done = len(files), 0
+
+    def progress(remote, size):
+        say(f"  [{done + 1}/{total}] {remote} ({size / 1024:.1f} kB)")
+
+    def finished(remote):
+        nonlocal done, todo
+        done += 1
+        todo = [f for f in todo if f[0] != remote]
+
+    for way in range(len(WAYS)):
+        if not todo:
+            break
+        if way:
+            say(f"  retrying {len(todo)} file(s), {WAYS[way]} (try {way + 1}/{len(WAYS)})")
+        batches = [todo] if way == 0 else [[f] for f in todo]
+        for batch in batches:
+            remote0, local0, size0 = batch[0]
+            current = None
+            if way < 2:
+                by_local = {str(local): (remote, size) for remote, local, size in batch}
+
+                def on_line(line, by_local=by_local):
+                    nonlocal current
+                    f = line.split()
+                    if line.startswith("cp ") and len(f) > 1 and f[1] in by_local:
+                        if current is not None:  # the previous file went through
+                            finished(current)
+                        current = by_local[f[1]][0]
+                        progress(current, by_local[f[1]][1])
+
+                rc, text = _run(port, _cp_args(batch), on_line)
+            else:
+                current = remote0
+                progress(remote0, size0)
+                rc, text = _run(port, _chunk_args(remote0, local0), lambda _line: None)
+            if rc == 0 and current is not None:
+                finished(current)
+                continue
+            low = text.lower()
+            if "busy" in low or "in use" in low or "no module named mpremote" in low:
+                raise FlashError(mpremote_error(port, text))
+            if _full(text):
+                left = sum(size for _r, _l, size in todo)
+                raise FlashError(f"flash full on {port} while writing {current or remote0}: "
+                                 f"{left / 1024:.1f} kB still to write and no room left (the "
+                                 "board said it had more); make room (--erase, or mpremote fs "
+                                 "rm) and retry")
+            say(f"  copy failed at {current or remote0}: {last_line(text, '?')}")
+    return [f[0] for f in todo]
+
+
+def erase_script():
+    return ("import os\n"
+            "def rm(p):\n"
+            "    try:\n"
+            "        st = os.stat(p)\n"
+            "    except OSError:\n"
+            "        return\n"
+            "    if st[0] & 0x4000:\n"
+            "        for n in os.listdir(p):\n"
+            "            rm(p + '/' + n)\n"
+            "        os.rmdir(p)\n"
+            "    else:\n"
+            "        os.remove(p)\n"
+            f"for p in {OURS!r}:\n"
+            "    rm(p)\n")
+
+
+def mkdirs_script(dirs):
+    return ("import os\n"
+            f"for d in {sorted(dirs)!r}:\n"
+            "    try:\n"
+            "        os.mkdir(d)\n"
+            "    except OSError:\n"
+            "        pass\n")
