@@ -12,7 +12,8 @@ from typing import Any
 
 from .condition import Condition, EvalError
 
-__all__ = ["Condition", "EvalError", "Rule", "RuleError", "parse_rules", "rule_lines"]
+__all__ = ["Condition", "EvalError", "Rule", "RuleError", "edit_rule", "parse_rules",
+           "rule_lines"]
 
 
 class RuleError(ValueError):
@@ -29,7 +30,8 @@ class RuleError(ValueError):
         self.reason = reason if reason is not None else message
 
 
-RULE_KEYS = ("name", "when", "for", "min_interval", "edge", "action", "with")
+RULE_KEYS = ("name", "when", "for", "min_interval", "edge", "enabled", "action", "with")
+EDIT_KEYS = ("enabled", "when", "for", "min_interval", "edge", "with")  # changeable at runtime
 
 
 class Rule:
@@ -46,8 +48,9 @@ class Rule:
     def __init__(self, name: str, when: Condition | str, action: str, *, hold: float = 0.0,
                  min_interval: float = 0.0, edge: bool = True,
                  params: dict[str, Any] | None = None, index: int | None = None,
-                 line: int | None = None) -> None:
+                 line: int | None = None, enabled: bool = True) -> None:
         self.name = name
+        self.enabled = enabled
         self.when = when if isinstance(when, Condition) else Condition(when)
         self.hold = float(hold)
         self.min_interval = float(min_interval)
@@ -61,6 +64,7 @@ class Rule:
         self.last_error: str | None = None
         self._since: float | None = None  # when the condition last became true
         self._armed = True  # edge: not yet fired in this true-episode
+        self.table: dict[str, Any] | None = None  # the TOML table it was parsed from
 
     def __repr__(self) -> str:
         return f"Rule({self.name!r}, when={self.when.source!r}, action={self.action!r})"
@@ -69,7 +73,18 @@ class Rule:
         """Forget the timing state (not the counters)."""
         self._since, self._armed = None, True
 
+    def to_table(self) -> dict[str, Any]:
+        """The rule as a ``[[rules]]`` table (what it was parsed from, if it was)."""
+        if self.table is not None:
+            return dict(self.table)
+        return {"name": self.name, "when": self.when.source, "for": self.hold,
+                "min_interval": self.min_interval, "edge": self.edge, "enabled": self.enabled,
+                "action": self.action, "with": dict(self.params)}
+
     def check(self, state: Mapping[str, Any]) -> bool:
+        if not self.enabled:  # a disabled rule is not evaluated (and starts afresh)
+            self.reset()
+            return False
         t = float(state["t"])
         try:
             true = self.when.evaluate(state)
@@ -119,9 +134,11 @@ def _number(v: Any, key: str) -> float:
     return float(v)
 
 
-def _parse_one(i: int, raw: Any, line: int | None, names: set[str]) -> Rule:
+def _parse_one(i: int, raw: Any, line: int | None, names: set[str],
+               where: str | None = None) -> Rule:
     def fail(key: str | None, reason: str) -> RuleError:
-        where = f"rules[{i}]" + (f" (line {line})" if line else "")
+        nonlocal where
+        where = where or f"rules[{i}]" + (f" (line {line})" if line else "")
         msg = f"{where}: {reason}" if key is None else f"{where}: {key!r}: {reason}"
         return RuleError(msg, index=i, line=line, key=key, reason=reason)
 
@@ -153,9 +170,10 @@ def _parse_one(i: int, raw: Any, line: int | None, names: set[str]) -> Rule:
     except ValueError as e:
         key, _, reason = str(e).partition(": ")
         raise fail(key.strip("'"), reason) from None
-    edge = raw.get("edge", True)
-    if not isinstance(edge, bool):
-        raise fail("edge", f"must be true or false, got {edge!r}")
+    edge, enabled = raw.get("edge", True), raw.get("enabled", True)
+    for key, v in (("edge", edge), ("enabled", enabled)):
+        if not isinstance(v, bool):
+            raise fail(key, f"must be true or false, got {v!r}")
     params = raw.get("with", {})
     if not isinstance(params, dict):
         raise fail("with", "must be a table ([rules.with])")
@@ -165,8 +183,32 @@ def _parse_one(i: int, raw: Any, line: int | None, names: set[str]) -> Rule:
         reason = getattr(e, "reason", str(e))
         key = getattr(e, "key", None)
         raise fail(f"with.{key}" if key else "with", reason) from None
-    return Rule(name, when, action, hold=hold, min_interval=interval, edge=edge,
-                params=params, index=i, line=line)
+    rule = Rule(name, when, action, hold=hold, min_interval=interval, edge=edge,
+                params=params, index=i, line=line, enabled=enabled)
+    rule.table = dict(raw)
+    return rule
+
+
+def edit_rule(rule: Rule, changes: Mapping[str, Any]) -> Rule:
+    """A new Rule: ``rule`` with ``changes`` applied, checked by the same
+    parser as the config.  Keys as in the TOML (EDIT_KEYS: enabled, when,
+    for, min_interval, edge, with; ``with`` replaces the whole parameter
+    table); name and action stay.  The counters carry over, the timing
+    starts afresh.  RuleError ``rule 'name': 'key': reason`` for a bad change."""
+    where = f"rule {rule.name!r}"
+    for key in changes:
+        if key not in EDIT_KEYS:
+            reason = (f"cannot be changed at runtime (changeable: {', '.join(EDIT_KEYS)})"
+                      if key in RULE_KEYS else
+                      f"unknown key (changeable: {', '.join(EDIT_KEYS)})")
+            raise RuleError(f"{where}: {key!r}: {reason}", key=key, reason=reason)
+    raw = rule.to_table()
+    raw.update(changes)
+    new = _parse_one(rule.index or 0, raw, rule.line, set(), where=where)
+    new.index = rule.index
+    new.fired, new.last_fired = rule.fired, rule.last_fired
+    new.errors, new.last_error = rule.errors, rule.last_error
+    return new
 
 
 def parse_rules(toml_text: str) -> list[Rule]:

@@ -94,7 +94,8 @@ def test_openapi_lists_exactly_the_endpoints_tested(local):
         ("GET", "/api/nodes/{node}/events"), ("GET", "/api/mesh"), ("GET", "/api/events"),
         ("GET", "/api/log"), ("GET", "/api/memories"), ("GET", "/api/memories/similar"),
         ("POST", "/api/memories/recall"), ("GET", "/api/rules"), ("GET", "/api/rules/{name}"),
-        ("POST", "/api/rules/{name}/fire"), ("GET", "/api/outputs"), ("GET", "/api/health"),
+        ("PATCH", "/api/rules/{name}"), ("POST", "/api/rules/{name}/fire"),
+        ("GET", "/api/outputs"), ("GET", "/api/health"),
         ("GET", "/api/metrics"), ("POST", "/api/nodes/{node}/commands"), ("GET", "/api/inputs"),
         ("POST", "/api/inputs/{name}")}
     assert local.get("/docs").status_code == 200
@@ -145,6 +146,10 @@ def test_history_is_downsampled_with_the_dominant_lag(local, hub):
     err(local.get("/api/nodes/sim-0002/history?points=0"), 422)
     err(local.get("/api/nodes/sim-0002/history?since=abc"), 422)
     err(local.get("/api/nodes/sim-0002/history?ch=99"), 422)
+    # sim nodes have one channel (their hello says so): channel 1 is not there.
+    assert "has no channel 1 (it has channels 0..0)" in err(
+        local.get("/api/nodes/sim-0002/history?ch=1"), 404)
+    assert local.get("/api/nodes/sim-0002/history?ch=0").status_code == 200
     err(local.get("/api/nodes/sim-0002/history?since=1e300"), 422)
     err(local.get("/api/nodes/ghost/history"), 404)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.rules import Rule, RuleError, parse_rules
+from hub.rules import Rule, RuleError, edit_rule, parse_rules
 
 __all__ = ["ADAPTERS", "Adapter", "OutputContext", "OutputError", "Router", "adapter_class",
            "make_adapter"]
@@ -173,6 +173,7 @@ class Router:
         self.adapters = dict(adapters)
         self.recent: deque[dict[str, Any]] = deque(maxlen=100)
         self.ticks = 0
+        self._lock = threading.Lock()  # tick (core thread) vs edit (web thread)
 
     @classmethod
     def from_config(cls, toml_text: str, ctx: OutputContext) -> Router:
@@ -195,6 +196,22 @@ class Router:
         self.ticks += 1
         out: list[dict[str, Any]] = []
         t = state.get("t")
+        with self._lock:
+            self._tick(state, t, out)
+        return out
+
+    def edit(self, name: str, changes: Mapping[str, Any]) -> Rule:
+        """Change a rule at runtime (hub.rules.edit_rule: the config's checks);
+        it takes effect from the next tick.  KeyError for an unknown name,
+        RuleError for a bad change (nothing changed then)."""
+        with self._lock:
+            for i, rule in enumerate(self.rules):
+                if rule.name == name:
+                    self.rules[i] = new = edit_rule(rule, changes)
+                    return new
+        raise KeyError(name)
+
+    def _tick(self, state: Mapping[str, Any], t: Any, out: list[dict[str, Any]]) -> None:
         for rule in self.rules:
             try:
                 due = rule.check(state)
@@ -215,7 +232,6 @@ class Router:
                    "error": error}
             out.append(rec)
             self.recent.append(rec)
-        return out
 
     def stats(self) -> dict[str, Any]:
         return {

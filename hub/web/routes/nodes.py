@@ -47,6 +47,11 @@ def history(hub: HubDep, node: Name,
                                                  "default: now")] = None,
             points: Annotated[int, Query(ge=1, le=2000)] = 300) -> dict:
     _known(hub, node)
+    info = hub.registry.nodes.get(node)
+    chans = ((info.hello if info else None) or {}).get("ch")
+    if isinstance(chans, list) and ch >= len(chans):  # (no hello yet: the store may know)
+        have = f"channels 0..{len(chans) - 1}" if chans else "no channels"
+        raise HTTPException(404, f"node {node!r} has no channel {ch} (it has {have})")
     until = hub.clock() if until is None else until
     since = until - 600.0 if since is None else since
     if not (abs(since) < 1e11 and abs(until) < 1e11) or since >= until:

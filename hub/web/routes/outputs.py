@@ -1,9 +1,13 @@
-"""GET /api/rules, /api/rules/{name}, /api/outputs; POST /api/rules/{name}/fire."""
+"""GET /api/rules, /api/rules/{name}, /api/outputs; PATCH /api/rules/{name}
+(change a rule at runtime); POST /api/rules/{name}/fire."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from hub.rules import RuleError
 
 from .. import views
 from ..deps import READ, WRITE, HubDep
@@ -15,6 +19,7 @@ def _rule(rule: Any) -> dict:
     return {"name": rule.name, "when": rule.when.source,
             "action": rule.action, "params": views.jsonable(rule.params),
             "for": rule.hold, "min_interval": rule.min_interval, "edge": rule.edge,
+            "enabled": rule.enabled, "with": views.jsonable(rule.to_table().get("with", {})),
             "fired": rule.fired, "last_fired": views.num(rule.last_fired),
             "errors": rule.errors, "last_error": rule.last_error, "line": rule.line}
 
@@ -49,6 +54,43 @@ def list_outputs(hub: HubDep) -> dict:
     st = r.stats()
     return {"adapters": views.jsonable(st["adapters"]), "rules": views.jsonable(st["rules"]),
             "recent": views.jsonable(list(r.recent)[::-1])}
+
+
+Seconds = Annotated[StrictInt | StrictFloat, Field(ge=0, le=1e9)]
+
+
+class RuleChange(BaseModel):
+    """Any of these; the rest of the rule stays.  Checked like the config's
+    [[rules]] (docs/rules.md).  Lasts until the hub restarts."""
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    enabled: StrictBool | None = None
+    when: StrictStr | None = Field(None, min_length=1, max_length=1000,
+                                   examples=["emerged and G > 0.8"])
+    hold: Seconds | None = Field(None, alias="for", description="seconds the condition must hold")
+    min_interval: Seconds | None = None
+    edge: StrictBool | None = None
+    params: dict[str, Any] | None = Field(None, alias="with",
+                                          description="the action's parameters (all of them)")
+
+
+@router.patch("/rules/{name}", dependencies=WRITE,
+              summary="Change a rule now (enable/disable, when, for, min_interval, edge, with)")
+def change_rule(hub: HubDep, name: str, change: RuleChange) -> dict:
+    _find(hub, name)
+    changes = change.model_dump(by_alias=True, exclude_none=True)
+    if not changes:
+        raise HTTPException(422, "nothing to change: give any of enabled, when, for, "
+                                 "min_interval, edge, with")
+    try:
+        rule = hub.router.edit(name, changes)
+    except KeyError:
+        raise HTTPException(404, f"no rule named {name!r} (GET /api/rules lists them)") from None
+    except RuleError as e:
+        raise HTTPException(422, str(e)) from None
+    what = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+    what = what if len(what) <= 200 else what[:200] + "..."
+    hub.event("rule", f"rule {name} changed from the web: {what}")
+    return _rule(rule)
 
 
 @router.post("/rules/{name}/fire", dependencies=WRITE,
