@@ -28,7 +28,7 @@ def run():
         kw = _cpython_args()
     import node.app
 
-    node.app.main(**kw)
+    node.app.main(unattended=True, **kw)
 
 
 if __name__ == "__main__":
@@ -36,6 +36,12 @@ if __name__ == "__main__":
         run()
     except KeyboardInterrupt:
         print("node stopped")
+        try:
+            import node.app
+
+            node.app.at_repl()
+        except Exception:  # noqa: BLE001 - stopped while importing: nothing armed
+            pass
     except Exception as e:  # noqa: BLE001 - anything: report, then restart
         sys.print_exception(e) if hasattr(sys, "print_exception") else print(repr(e))
         if sys.implementation.name == "micropython":

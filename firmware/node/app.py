@@ -11,16 +11,30 @@ samples allocates a little, which is what the memory test measures.
 """
 import gc
 
-from kairos import Channel, Normalizer
+from kairos import Channel, Normalizer, wire
 
 from . import commands, config
 from .hal import HalError, select
-from .link import make
+from .link import ERR_MAX, make
 from .outputs import Outputs
 from .sensors import make as make_sensor
 from .ticks import MASK, ticks_add, ticks_diff
 
+WDT_MIN_MS = 1000  # a shorter watchdog timeout is raised to this
 _MEAN_S = 6  # the reported mean is an EMA over 2**6 samples
+_ESC = {34: "'", 92: "/", 64: "#"}  # JSON would escape " \ and @ (2..6 bytes)
+
+
+def _plain(err):
+    """An ack's error text: printable, at most link.ERR_MAX chars, none that
+    JSON escapes, so an ack never outgrows the spool's slot."""
+    s = wire.text(err, ERR_MAX)
+    for c in s.encode():
+        if c in _ESC:
+            return "".join(_ESC.get(ord(ch), ch) for ch in s)
+    return s
+
+
 _CH_KEYS = ("lags", "s", "s0", "omega", "ic", "hysteresis", "dwell")
 
 
@@ -66,14 +80,10 @@ class Node:
         self.outputs = Outputs(hal, cfg.get("outputs", []), say)
         self.link = make(cfg, self.name, self.clock, hal.rand30, say)
         self.link.on_up = self._on_up
-        self.wdt = None
-        if cfg.get("watchdog_ms"):
-            try:
-                self.wdt = hal.watchdog(cfg["watchdog_ms"])
-            except (OSError, ValueError, HalError) as e:
-                say("watchdog: %s; running without" % (e,))
+        self.wdt = None  # armed by arm(), from loop(), when running unattended
+        self.unattended = False
+        self._arm_due = False
         self._reboot = False
-        self._hello_sent = False
 
     # -- frames --------------------------------------------------------------
     def frame(self, t):
@@ -104,7 +114,8 @@ class Node:
     def report(self):
         m = self.frame("report")
         m["n"] = self.n
-        m["drop"] = self.link.spool.dropped
+        sp = self.link.spool
+        m["drop"] = sp.dropped + sp.oversize  # every frame the spool lost
         m["miss"] = self.missed
         rows = []
         for c in self.chans:
@@ -134,7 +145,7 @@ class Node:
         m = self.frame("ack")
         m["id"] = cid
         m["ok"] = 0 if err else 1
-        m["err"] = (err or "")[:64]
+        m["err"] = _plain(err or "")
         self.link.send(m)
 
     def reboot(self):
@@ -144,14 +155,14 @@ class Node:
         """New kernel parameters for channel i (raises ValueError if bad)."""
         c = Chan(self.chans[i].reader, spec)
         self.chans[i] = c
-        self.link.send(self.hello())  # the hub learns the new lags
+        self.link.send(self.hello(), keep=False)  # the hub learns the new lags
 
     def _on_up(self):
-        # (Re)announce ourselves on every connect: the hub may have restarted.
-        # The very first hello is already in the spool.
-        if self._hello_sent:
-            self.link.send(self.hello(), keep=False)
-        self._hello_sent = True
+        # (Re)announce ourselves on every connect, before the spool drains:
+        # the hub may have restarted, and it learns the channels before the
+        # reports.  Never spooled, so never dropped: the next connect says it
+        # again.
+        self.link.send(self.hello(), keep=False)
 
     # -- the loop ------------------------------------------------------------
     def sample(self):
@@ -181,10 +192,37 @@ class Node:
             msg["tick_in"] = self.clock.ms()
             commands.handle(self, msg)
 
+    # -- the watchdog ---------------------------------------------------------
+    def arm(self):
+        """Start the board's watchdog (once; machine.WDT can't be stopped).
+        The link feeds it through every long wait and keeps each blocking
+        step under half its timeout, so connecting can't trip it."""
+        ms = self.cfg.get("watchdog_ms") or 0
+        if self.wdt is not None or not ms:
+            return
+        if ms < WDT_MIN_MS:
+            ms = WDT_MIN_MS
+        try:
+            w = self.hal.watchdog(ms)
+        except (OSError, ValueError, HalError) as e:
+            self.say("watchdog: %s; running without" % (e,))
+            return
+        if w is None:
+            return  # none here (sim, or a Pi: systemd's WatchdogSec)
+        self.wdt = w
+        self.link.feed = w.feed
+        if self.link.wait_ms > ms // 2:
+            self.link.wait_ms = ms // 2
+        self.say("watchdog: armed, %d ms" % ms)
+
     def start(self):
-        """Announce the node; the sampling grid starts now."""
-        self.link.send(self.hello())
+        """The sampling grid starts now; the hello goes out as the link
+        comes up (the first serve())."""
         self._t_next = self.clock.ms()
+        # Armed after the first connect attempt (the first serve()), and only
+        # when main.py runs us unattended: a node started by hand at the REPL
+        # must never reset the board under the user.
+        self._arm_due = self.unattended and bool(self.cfg.get("watchdog_ms"))
 
     def loop(self, count=None):
         """Take `count` samples on the period grid (forever if None)."""
@@ -192,6 +230,9 @@ class Node:
         t_next = self._t_next
         while count is None or count > 0:
             self.serve()
+            if self._arm_due:
+                self._arm_due = False
+                self.arm()
             wait = ticks_diff(t_next, clock.ms())
             if wait > 0:
                 clock.sleep(wait)
@@ -240,7 +281,30 @@ def boot(board="board.json", node="node.json", say=print):
     return n
 
 
-def main(board="board.json", node="node.json", max_samples=None, say=print):
+_running = None  # the node main() runs, for at_repl()
+
+
+def main(board="board.json", node="node.json", max_samples=None, say=print,
+         unattended=False):
+    """Boot and run.  unattended=True (main.py on a board) arms the watchdog."""
+    global _running
     n = boot(board, node, say)
+    n.unattended = unattended
+    _running = n
     n.run(max_samples)
     return n
+
+
+def at_repl(say=print):
+    """After Ctrl-C: machine.WDT cannot be stopped, so if ours is armed the
+    HAL keeps feeding it from a timer; the REPL and mpremote stay usable
+    until the next reset (a soft reset stops the timer on some ports: then
+    the board resets within watchdog_ms and main.py starts the node again)."""
+    n = _running
+    if n is None or n.wdt is None:
+        return
+    ms = n.cfg.get("watchdog_ms") or WDT_MIN_MS
+    if n.hal.keep_fed(n.wdt, ms):
+        say("watchdog: still armed (it cannot be stopped); a timer feeds it until reset")
+    else:
+        say("watchdog: still armed and nothing feeds it; the board resets in %d ms" % ms)

@@ -3,7 +3,8 @@
 Every HAL offers the same few calls (see hal_sim.SimHal for the full list):
 clock, adc(pin), pin_in(pin, pull), pin_out(pin), pwm(pin, freq),
 neopixel(pin, count), i2c(bus, sda, scl), mcu_temp(), unique_id(), rand30(),
-watchdog(ms), reset().  Imports are lazy so a board only loads its own.
+watchdog(ms), keep_fed(wdt, ms), reset().  Imports are lazy so a board only
+loads its own.
 """
 
 

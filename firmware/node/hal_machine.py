@@ -99,5 +99,19 @@ class MachineHal:
     def watchdog(self, ms):
         return machine.WDT(timeout=ms)
 
+    def keep_fed(self, wdt, ms):
+        """Feed wdt from a periodic timer (for the REPL after Ctrl-C); False
+        if this port gives us no timer."""
+        for tid in (-1, 0):  # a virtual timer where the port has them
+            try:
+                t = machine.Timer(tid)
+                t.init(period=max(100, ms // 4), mode=machine.Timer.PERIODIC,
+                       callback=lambda _t: wdt.feed())
+            except (ValueError, TypeError, OSError, AttributeError):
+                continue
+            self._keep = t
+            return True
+        return False
+
     def reset(self):
         machine.reset()

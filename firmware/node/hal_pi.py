@@ -145,6 +145,9 @@ class PiHal:
     def watchdog(self, ms):
         return None  # systemd's WatchdogSec is the Pi's watchdog
 
+    def keep_fed(self, wdt, ms):
+        return False
+
     def reset(self):
         # Restart the node process in place: what a reboot means for a service.
         os.execv(sys.executable, [sys.executable] + sys.argv)

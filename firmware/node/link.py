@@ -4,6 +4,12 @@ subclass adds only a few I/O methods (_open, _close, _write, _poll).
 
 make(cfg, ...) picks the transport with a lazy import, so a board only
 loads the code of the link it uses.
+
+The spool's slot size is the largest frame this node can spool (a report of
+all its channels with every number at its widest, an event, an ack with the
+longest error), measured by encoding those worst cases once at start: no
+frame is ever too big for a slot.  Hellos and pongs are not spooled: a
+hello goes out on every (re)connect, a pong is useless late.
 """
 from kairos import wire
 
@@ -13,6 +19,8 @@ from .spool import Spool
 KINDS = ("", "hello", "report", "event", "pong", "ack")
 KIND = {"hello": 1, "report": 2, "event": 3, "pong": 4, "ack": 5}
 
+M30 = 0x3FFFFFFF
+ERR_MAX = 64  # chars of an ack's error (app.ack keeps them plain: no JSON escapes)
 _BACKOFF_MIN = 500  # ms before the first retry
 _BACKOFF_MAX = 30000
 
@@ -21,10 +29,14 @@ class Link:
     codec = "line"  # "line" (serial), "json" (MQTT) or "bin" (BLE)
     window = 1 << 20  # frames in flight before waiting for confirmations
     backoff_max = _BACKOFF_MAX  # ms between reconnect attempts, at most
+    feed = None  # callable(): the watchdog's feed, called during long waits
+    wait_ms = 5000  # the longest single blocking step (a TCP connect), at most
 
-    def __init__(self, cfg, clock, rand, say=print):
-        sp = cfg.get("spool", {})
-        self.spool = Spool(sp.get("slots", 32), sp.get("size", 512))
+    def __init__(self, cfg, node, clock, rand, say=print):
+        self.node = node
+        sp = cfg.get("spool") or {}
+        size = self.frame_max(node, len(cfg.get("sensors") or ()) or 1)
+        self.spool = Spool(sp.get("slots", 32), max(size, sp.get("size", 0)))
         self.clock = clock
         self.say = say
         self._rand = rand  # rand() -> 30-bit int, for the jitter
@@ -33,10 +45,28 @@ class Link:
         self.on_up = None  # called after each (re)connect
         self.rejects = {}  # decoder reject counts by reason
         self.downs = 0
+        self._hub_boot = None  # the hub's boot id and last seq seen from it
+        self._hub_seq = 0
+        self._hub_old = []  # the hub's previous boot ids
         self._attempt = 0
         self._retry_at = clock.ms()
 
     # -- framing -------------------------------------------------------------
+    def frame_max(self, node, nch):
+        """Bytes of the largest frame this link spools for nch channels."""
+        head = {"node": node, "boot": M30, "seq": M30, "tick": M30}
+        row = [-16384, M30, 7, 32767, -M30, -M30, 1]
+        worst = (
+            {"t": "report", "n": M30, "drop": M30, "miss": M30, "ch": [row] * nch},
+            {"t": "event", "i": 7, "on": 1, "c": 32767, "n": M30},
+            {"t": "ack", "id": 65535, "ok": 1, "err": "x" * ERR_MAX},
+        )
+        n = 0
+        for m in worst:
+            m.update(head)
+            n = max(n, len(self.encode(m)))
+        return n
+
     def encode(self, msg):
         if self.codec == "json":
             return wire.encode_json(msg)
@@ -52,7 +82,7 @@ class Link:
         data = self.encode(msg)
         kind = KIND[msg["t"]]
         if keep:
-            self.spool.put(kind, data)
+            self.spool.put(kind, data)  # a refusal is counted (spool.oversize)
             self.pump()
         elif self.up:
             try:
@@ -122,9 +152,32 @@ class Link:
         self._retry_at = ticks_add(self.clock.ms(), delay)
 
     def _accept(self, msg, node):
-        """A decoded frame from the hub: keep it if it is for this node."""
-        if msg is not None and msg.get("node") in (node, "*"):
-            self.inbox.append(msg)
+        """A decoded frame from the hub: keep it if it is for this node and
+        new.  The hub numbers its frames (boot, seq) with seq increasing, so
+        a seq not above the last one of that boot is a redelivery (MQTT QoS
+        1 may repeat) or a replay: dropped and counted, never obeyed twice.
+        A frame from one of the hub's two previous boots is a replay."""
+        if msg is None or msg.get("node") not in (node, "*"):
+            return
+        from .ticks import ticks_diff
+
+        boot, seq = msg["boot"], msg["seq"]
+        if boot != self._hub_boot:
+            if boot in self._hub_old:
+                self._count(wire.REPLAY)
+                return
+            if self._hub_boot is not None:
+                self._hub_old = (self._hub_old + [self._hub_boot])[-2:]
+            self._hub_boot = boot
+        elif ticks_diff(seq, self._hub_seq) <= 0:
+            self._count(wire.DUPLICATE)
+            return
+        self._hub_seq = seq
+        self.inbox.append(msg)
+
+    def _count(self, reason):
+        r = self.rejects
+        r[reason] = r.get(reason, 0) + 1
 
     # -- the subclass's I/O --------------------------------------------------
     name = "?"

@@ -40,8 +40,7 @@ class BleLink(Link):
     backoff_max = 1000  # "down" only means no central yet: look again soon
 
     def __init__(self, cfg, node, clock, rand, say=print):
-        Link.__init__(self, cfg, clock, rand, say)
-        self.node = node
+        Link.__init__(self, cfg, node, clock, rand, say)
         self._conn = None
         self._mtu = 20  # notification payload until the central negotiates more
         self._asm = wirebin.Reassembler()

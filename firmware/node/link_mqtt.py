@@ -5,6 +5,7 @@ the broker's PUBACK; at most `window` are in flight (paho-style packet ids
 wrap at 65535, and a slow broker shouldn't see a burst of thousands).  The
 last will marks the node `offline` the moment its connection dies; `online`
 is published retained on every connect.  On a board, Wi-Fi comes up first.
+Every wait while connecting is bounded and feeds the watchdog.
 """
 from kairos import wire
 
@@ -20,9 +21,8 @@ class MqttLink(Link):
     window = 16
 
     def __init__(self, cfg, node, clock, rand, say=print):
-        Link.__init__(self, cfg, clock, rand, say)
+        Link.__init__(self, cfg, node, clock, rand, say)
         m = cfg.get("mqtt", {})
-        self.node = node
         self._host = m.get("host", "127.0.0.1")
         self._port = m.get("port", 1883)
         self._user = m.get("user")
@@ -34,16 +34,22 @@ class MqttLink(Link):
         self.status = base + "status"
         self.cmd = base + "cmd"
         self._wifi = cfg.get("wifi")
-        self._c = None
-
-    def _open(self):
-        if self._wifi:
-            _wifi_up(self._wifi, self.clock)
-        c = MQTTClient(self.node, self._host, self._port, self._user, self._password,
+        # One client for the node's life: its buffers are allocated once.
+        c = MQTTClient(node, self._host, self._port, self._user, self._password,
                        self._keepalive)
         c.on_message = self._on_message
         c.on_puback = self.spool.ack
-        c.connect(clean_session=False, will=(self.status, b"offline", 1, True))
+        self._mq = c
+        self._c = None
+
+    def _open(self):
+        # Every wait in here is bounded and calls self.feed (the watchdog).
+        if self._wifi:
+            _wifi_up(self._wifi, self.clock, self.feed)
+        c = self._mq
+        c.on_wait = self.feed
+        c.connect(clean_session=False, will=(self.status, b"offline", 1, True),
+                  timeout_ms=self.wait_ms)
         self._c = c
         c.publish(self.status, b"online", 1, True)
         c.subscribe(self.cmd, 1)
@@ -79,8 +85,9 @@ class MqttLink(Link):
         self._accept(wire.decode_json(payload, self.rejects), self.node)
 
 
-def _wifi_up(wifi, clock):
-    """Join the configured network (MicroPython only; a Pi is already on)."""
+def _wifi_up(wifi, clock, feed=None):
+    """Join the configured network (MicroPython only; a Pi is already on),
+    feeding the watchdog while we wait."""
     try:
         import network
     except ImportError:
@@ -96,4 +103,6 @@ def _wifi_up(wifi, clock):
     while not sta.isconnected():
         if ticks_diff(clock.ms(), t0) > _WIFI_WAIT_MS:
             raise OSError("Wi-Fi %r not joined" % (wifi.get("ssid", ""),))
+        if feed is not None:
+            feed()
         clock.sleep(100)

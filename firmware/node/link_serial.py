@@ -19,8 +19,7 @@ class SerialLink(Link):
     codec = "line"
 
     def __init__(self, cfg, node, clock, rand, say=print):
-        Link.__init__(self, cfg, clock, rand, say)
-        self.node = node
+        Link.__init__(self, cfg, node, clock, rand, say)
         self._dec = wire.LineDecoder()
         self.rejects = self._dec.counts
         ser = cfg.get("serial", {})
