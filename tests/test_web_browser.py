@@ -23,6 +23,14 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "browser-test-token-0123456789"
+RULES = """
+[[rules]]
+name = "tell the page"
+when = "emerged"
+action = "websocket"
+[rules.with]
+message = "one"
+"""
 
 
 def _need_browser():
@@ -48,7 +56,7 @@ def free_port():
 def start_demo(d, *extra, nodes=30, token=TOKEN, period=20.0):
     cfg = d / "hub.toml"
     web = f'[web]\ntoken = "{token}"\n' if token else ""
-    cfg.write_text(f"[mesh]\ndwell = 1.0\n[sim]\nperiod = {period}\n{web}")
+    cfg.write_text(f"[mesh]\ndwell = 1.0\n[sim]\nperiod = {period}\n{web}{RULES}")
     log = d / "demo.log"
     with open(log, "wb") as f:  # the child keeps its own copy
         p = subprocess.Popen([sys.executable, "-m", "hub.cli", "demo", "--nodes", str(nodes),
@@ -175,6 +183,57 @@ def test_a_command_from_the_page_reaches_a_node(demo, browser, tmp_path):
     assert ack in text(demo.log)  # the hub logged the node's ack too
     # Chromium logs the refused wrong token (403) to the console; nothing else.
     assert [e for e in errors if "status of 403" not in e] == [] and len(errors) == 1, errors
+    page.close()
+
+
+def test_a_rule_changed_from_the_page(demo, browser, tmp_path):
+    page = browser.new_page()
+    errors = watch(page)
+    page.goto(demo.url + "#token=" + TOKEN)  # stores the token, as the docs say
+    row = page.locator('#rules tr[data-rule="tell the page"]')
+    row.wait_for()
+    assert row.locator("code").inner_text() == "emerged"
+    row.locator("button.edit").click()
+    page.wait_for_selector("#rule-modal:not([hidden])")
+    assert page.input_value("#rf-when") == "emerged" and page.is_checked("#rf-enabled")
+    assert json.loads(page.input_value("#rf-with")) == {"message": "one"}
+    # A bad condition: the hub's parser says what is wrong, nothing changes.
+    page.fill("#rf-when", "emerged and BAD > 1")
+    page.click("#rf-save")
+    page.wait_for_function("document.getElementById('rf-error').textContent.includes('BAD')")
+    assert "'when': unknown name 'BAD'" in page.inner_text("#rf-error")
+    assert not page.is_hidden("#rule-modal")
+    page.screenshot(path=str(tmp_path / "page-rule-form.png"))
+    page.fill("#rf-for", "soon")  # checked on the page before sending
+    page.click("#rf-save")
+    page.wait_for_function("document.getElementById('rf-error').textContent.startsWith('for:')")
+    # A good change: condition, hold, parameters and disabled in one go.
+    page.fill("#rf-when", "emerged and G > 0.5")
+    page.fill("#rf-for", "1.5")
+    page.fill("#rf-with", '{"message": "changed"}')
+    page.uncheck("#rf-enabled")
+    page.click("#rf-save")
+    page.wait_for_selector("#rule-modal", state="hidden")
+    page.wait_for_function("document.querySelector('#rules tr[data-rule=\"tell the page\"] "
+                           "code').textContent === 'emerged and G > 0.5'")
+    assert row.locator(".badge.off").inner_text() == "off"
+    st, rule = call(demo.url + "api/rules/tell%20the%20page")
+    assert st == 200 and (rule["when"], rule["for"], rule["enabled"], rule["with"]) == (
+        "emerged and G > 0.5", 1.5, False, {"message": "changed"})
+    page.screenshot(path=str(tmp_path / "page-rule.png"), full_page=True)
+    st, evs = call(demo.url + "api/events?kind=rule")
+    assert any(e["text"].startswith("rule tell the page changed from the web") for e in
+               evs["events"])
+    # Re-enabled: only what changed is sent.
+    row.locator("button.edit").click()
+    page.check("#rf-enabled")
+    page.click("#rf-save")
+    page.wait_for_selector("#rule-modal", state="hidden")
+    assert wait_for(lambda: call(demo.url + "api/rules/tell%20the%20page")[1]["enabled"], 10)
+    st, evs = call(demo.url + "api/events?kind=rule")
+    assert evs["events"][0]["text"] == "rule tell the page changed from the web: enabled=True"
+    # Chromium logs the refused change (422) to the console; nothing else.
+    assert [e for e in errors if "status of 422" not in e] == [], errors
     page.close()
 
 

@@ -46,11 +46,11 @@
   }
 
   // A write: asks for the token when there is none or it was refused.
-  async function write(path, payload) {
+  async function write(path, payload, method = "POST") {
     if (!token() && !(await askToken())) return { ok: false, body: { error: "no token given" } };
-    let r = await api(path, { method: "POST", body: JSON.stringify(payload) });
+    let r = await api(path, { method, body: JSON.stringify(payload) });
     if ((r.status === 401 || r.status === 403) && (await askToken()))
-      r = await api(path, { method: "POST", body: JSON.stringify(payload) });
+      r = await api(path, { method, body: JSON.stringify(payload) });
     return r;
   }
 
@@ -158,26 +158,9 @@
   }
   $("ev-kind").onchange = () => { S.eventsDirty = true; };
 
-  // -- rules and memories (REST, every few seconds) ------------------------------------
-  async function loadRules() {
-    const r = await api("/api/rules");
-    if (!r.ok) return;
-    const tb = $("rules").querySelector("tbody");
-    $("rules-empty").hidden = r.body.rules.length > 0;
-    $("rules").hidden = r.body.rules.length === 0;
-    tb.replaceChildren(...r.body.rules.map(rule => {
-      const tr = document.createElement("tr");
-      tr.innerHTML = "<td></td><td><code></code></td><td></td><td class='num'></td><td></td><td><button type='button' class='ghost'>fire</button></td>";
-      tr.cells[0].textContent = rule.name; tr.cells[1].firstChild.textContent = rule.when;
-      tr.cells[2].textContent = rule.action; tr.cells[3].textContent = rule.fired;
-      tr.cells[4].textContent = rule.last_fired ? `${clock(rule.last_fired)} (${ago(rule.last_fired)} ago)` : "never";
-      tr.querySelector("button").onclick = async () => {
-        const res = await write(`/api/rules/${encodeURIComponent(rule.name)}/fire`, {});
-        toast(res.ok ? `fired ${rule.name}` : `fire ${rule.name}: ${res.body.error}`);
-      };
-      return tr;
-    }));
-  }
+  // -- rules (rules.js) and memories (REST, every few seconds) -------------------------
+  Rules.init({ api, write, toast, clock, ago });
+  const loadRules = Rules.load;
   async function loadMemories() {
     const r = await api("/api/memories?limit=50");
     if (!r.ok) return;
