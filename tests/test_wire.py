@@ -371,9 +371,29 @@ def test_json_decoder_reasons():
     assert wire.decode_json(good[:-1], counts) is None
     assert wire.decode_json(b"[1,2]", counts) is None
     assert wire.decode_json(good.replace(b"event", b"evt"), counts) is None
-    assert wire.decode_json(b"[" * 5000 + b"]" * 5000, counts) is None  # RecursionError
+    assert wire.decode_json(b"[" * 2000 + b"]" * 2000, counts) is None  # RecursionError
     assert wire.decode_json("not bytes", counts) is None
     assert counts == {"version": 1, "malformed": 5, "type": 1}
+
+
+def test_oversize_payloads_are_refused_before_parsing():
+    # The largest valid frame fits; one byte over the limit never reaches the
+    # parser (a 100 kB payload costs a len(), not a parse).
+    big = dict(EXAMPLES[2], node="n" * 32)
+    good = wire.encode_json(big)
+    counts = {}
+    assert wire.decode_json(good, counts, max_size=len(good)) == big
+    assert wire.decode_json(good, counts, max_size=len(good) - 1) is None
+    assert wire.decode_json(b" " * (wire.MAX_JSON + 1), counts) is None
+    assert wire.decode_json(b"[" * 50000 + b"]" * 50000, counts) is None
+    assert counts == {"oversize": 3}
+    frame = wirebin.encode_bin(big)
+    c = {}
+    assert wirebin.decode_bin(frame, c, max_size=len(frame)) == big
+    assert wirebin.decode_bin(frame, c, max_size=len(frame) - 1) is None
+    assert wirebin.decode_bin(bytes(wirebin.MAX_BIN + 1), c) is None
+    assert wirebin.decode_bin(memoryview(bytes(5000)), c) is None
+    assert c == {"oversize": 3}
 
 
 def test_binary_decoder_reasons():

@@ -206,8 +206,19 @@ def encode_json(msg):
     return "".join(out).encode()
 
 
-def decode_json(payload, counts):
-    """The message in a JSON payload, or None with counts[reason] += 1."""
+MAX_JSON = const(MAX_LINE - 9)  # a frame's JSON: the line less marker and CRC
+
+
+def decode_json(payload, counts, max_size=MAX_JSON):
+    """The message in a JSON payload, or None with counts[reason] += 1.
+    A payload over max_size bytes is "oversize", before any parsing."""
+    try:
+        n = len(payload)
+    except Exception:
+        n = -1
+    if n > max_size:
+        _bump(counts, OVERSIZE)
+        return None
     try:
         msg = json.loads(payload)
     except Exception:  # ValueError, TypeError, UnicodeError, RecursionError, ...

@@ -23,6 +23,7 @@ from .wire import (
     FIELDS,
     FRAGMENT,
     MALFORMED,
+    OVERSIZE,
     TRUNCATED,
     TYPE,
     TYPES,
@@ -177,9 +178,17 @@ def _get(data, pos, spec):
     return d, pos
 
 
-def decode_bin(data, counts):
+def decode_bin(data, counts, max_size=MAX_BIN):
     """The message in a binary frame, or None with counts[reason] += 1.
-    Order of checks: length, CRC, version, type, fields.  Never raises."""
+    Order of checks: length (over max_size: "oversize"), CRC, version,
+    type, fields.  Never raises."""
+    try:
+        n = len(data)
+    except Exception:
+        n = 0
+    if n > max_size:
+        _bump(counts, OVERSIZE)
+        return None
     try:
         data = bytes(data)
     except Exception:
