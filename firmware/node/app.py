@@ -60,7 +60,7 @@ class Node:
         self.hal = hal
         self.say = say
         self.clock = hal.clock
-        self.name = cfg["node"] or ("node-" + hal.unique_id())
+        self.name = cfg.get("node") or ("node-" + hal.unique_id())
         self.boot = hal.rand30()
         self.seq = 0
         self.n = 0  # samples taken this boot (the kernel tick)

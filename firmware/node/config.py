@@ -77,9 +77,9 @@ def _check_sub(key, v, fields):
         if f is None:
             return "%s.%s is not a setting (%s)" % (key, k, ", ".join(sorted(fields)))
         if not f[0](v[k]):
-            # Never echo a password.
-            shown = "***" if k == "password" else v[k]
-            return _why(key + "." + k, shown, f[1])
+            if k == "password":  # never echoed
+                return "%s.password must be %s" % (key, f[1])
+            return _why(key + "." + k, v[k], f[1])
     return None
 
 
