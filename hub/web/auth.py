@@ -4,7 +4,7 @@ The token is ``[web] token`` from the config or, when that is empty, one
 generated on first run and kept in the hub's store (state key
 ``web/token``), so it survives restarts; the hub prints it once, when it is
 made.  Reads (GET, the WebSocket) are open to loopback clients and need the
-token from anywhere else; writes (POST) always need it.  The token comes as
+token from anywhere else; writes (POST, PATCH) always need it.  The token comes as
 ``Authorization: Bearer <token>`` (or ``?token=`` on the WebSocket, which
 browsers cannot give headers).
 """
