@@ -1,4 +1,5 @@
 """The board through mpremote's command line: find it, probe it, check it."""
+import errno
 import json
 import os
 import subprocess
@@ -40,9 +41,8 @@ def mpremote_error(port, out):
 
 def find_port(port):
     if port:
-        if port.startswith("/") and not os.path.exists(port):
-            raise FlashError(f"no board at {port}: check the cable and the port "
-                             "(`mpremote connect list`)")
+        if port.startswith("/"):
+            _check_path(port)
         return port
     try:
         r = subprocess.run([*MPREMOTE, "connect", "list"], capture_output=True, text=True,
@@ -74,6 +74,31 @@ def find_port(port):
     if not choice.isdigit() or not 1 <= int(choice) <= len(boards):
         raise FlashError("no board chosen")
     return boards[int(choice) - 1][0]
+
+
+def _check_path(port):
+    """A path given as --port: there, openable, and a terminal (mpremote says
+    'may be in use' for all of these)."""
+    if not os.path.exists(port):
+        raise FlashError(f"no board at {port}: check the cable and the port "
+                         "(`mpremote connect list`)")
+    try:
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.EBUSY:
+            raise FlashError(f"{port} is busy: another program has it open; close it and "
+                             "retry") from None
+        if e.errno == errno.EACCES:
+            raise FlashError(f"no permission to open {port}: add yourself to its group "
+                             "(e.g. sudo usermod -aG dialout $USER, then log in again)") from None
+        raise FlashError(f"can't open {port}: {e.strerror}") from None
+    try:
+        tty = os.isatty(fd)
+    finally:
+        os.close(fd)
+    if not tty:
+        raise FlashError(f"{port} is not a serial port: pass the board's port "
+                         "(`mpremote connect list`)")
 
 
 # Run on the board: what it is, how much room it has, and the SHA-256 of our

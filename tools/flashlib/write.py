@@ -33,7 +33,7 @@ def _chunk_args(remote, local):
     data = local.read_bytes()
     args = []
     for i in range(0, max(len(data), 1), CHUNK):
-        b64 = binascii.b2a_base64(data[i:i + CHUNK]).decode().strip()
+        b64 = binascii.b2a_base64(data[i:i + CHUNK]).strip()  # bytes: some ports want them
         mode = "wb" if i == 0 else "ab"
         args += ["exec", f"import binascii\nf = open({remote!r}, {mode!r})\n"
                  f"f.write(binascii.a2b_base64({b64!r}))\nf.close()", "+"]

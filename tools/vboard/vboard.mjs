@@ -231,9 +231,11 @@ function patchFs() {
 
 // ---- the machine stand-in, errno, and a claimed version ----------------------
 // machine.py (pins/ADCs for the sim board, reset), vb_errno.py (Linux
-// numbers) and, with --mp-version, vb_sys.py live beside this file.
+// numbers), vb_time.py (sleeps Ctrl-C can interrupt, as on a board) and,
+// with --mp-version, vb_sys.py live beside this file.
 const SRC = (n) => fs.readFileSync(HERE + n, 'utf8');
 const MACHINE = SRC('machine.py'), ERRNO = SRC('vb_errno.py'), VBSYS = SRC('vb_sys.py');
+const VBTIME = SRC('vb_time.py');
 const CLAIM = opts['mp-version'] ? opts['mp-version'].split('.').map((x) => parseInt(x, 10)) : null;
 let cause = 1;
 
@@ -247,7 +249,9 @@ function install() {
     FS.writeFile('/.vboard/vb_sys.py', VBSYS);
     claim = `import vb_sys\nvb_sys.install((${CLAIM.join(', ')}, ''))\ndel sys.modules['vb_sys'], vb_sys\n`;
   }
-  mp.runPython("import sys\nsys.path.insert(0, '/.vboard')\nimport vb_errno, machine\n" + claim
+  FS.writeFile('/.vboard/vb_time.py', VBTIME);
+  mp.runPython("import sys\nsys.path.insert(0, '/.vboard')\nimport vb_time\nvb_time.install()\n"
+    + "del sys.modules['vb_time'], vb_time\nimport vb_errno, machine\n" + claim
     + "sys.path.pop(0)\nsys.modules['errno'] = vb_errno\ndel sys.modules['vb_errno']\ndel sys, vb_errno, machine");
 }
 
