@@ -114,6 +114,30 @@ def test_commands_for_another_node_are_ignored(pty_node):
     assert not [f for f in hub.frames if f["t"] == "ack" and f["id"] == 9]
 
 
+def test_a_repeated_or_replayed_command_is_dropped_and_counted(pty_node):
+    hub, node = pty_node
+    hub.wait_for(lambda f: f["t"] == "hello")
+    toggle = wire.encode_line({"t": "cmd", "node": "pty-1", "boot": 7, "seq": 100, "tick": 0,
+                               "id": 20, "op": "out", "args": {"name": "led", "on": 1}})
+    hub.raw(toggle + toggle)  # an MQTT-style redelivery: same (boot, seq)
+    hub.cid = 100
+    hub.send("cmd", id=21, op="ping", args={})  # seq 101: new
+    hub.wait_for(lambda f: f["t"] == "ack" and f["id"] == 21)
+    # The hub restarts (boot 8); a frame of its old boot 7 is then a replay.
+    os.write(hub.master, wire.encode_line({"t": "cmd", "node": "pty-1", "boot": 8, "seq": 1,
+                                           "tick": 0, "id": 22, "op": "ping", "args": {}}))
+    hub.wait_for(lambda f: f["t"] == "ack" and f["id"] == 22)
+    os.write(hub.master, wire.encode_line({"t": "cmd", "node": "pty-1", "boot": 7, "seq": 500,
+                                           "tick": 0, "id": 23, "op": "ping", "args": {}}))
+    hub.send("cmd", id=24, op="ping", args={})  # boot 7 again: still a replay
+    os.write(hub.master, wire.encode_line({"t": "cmd", "node": "pty-1", "boot": 8, "seq": 2,
+                                           "tick": 0, "id": 25, "op": "ping", "args": {}}))
+    hub.wait_for(lambda f: f["t"] == "ack" and f["id"] == 25)
+    acks = [f["id"] for f in hub.frames if f["t"] == "ack"]
+    assert acks == [20, 21, 22, 25]  # each obeyed once, in order
+    assert node.link.rejects.get("duplicate") == 1 and node.link.rejects.get("replay") == 2
+
+
 def _frames(node):
     return wire.LineDecoder().feed(node.link._out.getvalue())
 
