@@ -31,7 +31,8 @@ class NodeInfo:
     online: bool = True
     frames: dict[str, int] = field(default_factory=dict)  # new frames by type
     rejects: dict[str, int] = field(default_factory=dict)  # by wire reason
-    gaps: int = 0  # sequence numbers never received
+    gaps: int = 0  # sequence numbers skipped and not (yet) received late
+    late: int = 0  # frames that came after a later seq (e.g. resent after a reconnect)
     duplicates: int = 0
     replays: int = 0
     drops: int = 0  # the node's own count of frames its spool dropped
@@ -52,7 +53,8 @@ class NodeInfo:
             "hello": self.hello, "last_seen": self.last_seen,
             "age": None if self.last_seen is None else now - self.last_seen,
             "online": self.online, "frames": dict(self.frames), "rejects": dict(self.rejects),
-            "gaps": self.gaps, "duplicates": self.duplicates, "replays": self.replays,
+            "gaps": self.gaps, "late": self.late, "duplicates": self.duplicates,
+            "replays": self.replays,
             "drops": self.drops, "reboots": self.reboots, "report_period": self.report_period,
         }
 
@@ -94,7 +96,10 @@ class Registry:
             new = self.dedup.accept(msg)
             delta = {k: v - before.get(k, 0) for k, v in self.dedup.counts.items()
                      if v != before.get(k, 0)}
-            info.gaps += delta.get(wire.GAP, 0)
+            # A late frame (inside the dedup window) fills a gap counted when
+            # the seqs jumped over it: gaps are the seqs still missing.
+            info.late += delta.get(wire.LATE, 0)
+            info.gaps = max(0, info.gaps + delta.get(wire.GAP, 0) - delta.get(wire.LATE, 0))
             if not new:
                 if delta.get(wire.REPLAY):
                     info.replays += 1

@@ -41,7 +41,7 @@ class Mosquitto:
 
     host = "127.0.0.1"
 
-    def __init__(self, port=None, workdir=None, binary=None):
+    def __init__(self, port=None, workdir=None, binary=None, persistence=False):
         self.binary = binary or shutil.which("mosquitto") or MOSQUITTO
         if not os.path.exists(self.binary):
             raise RuntimeError(
@@ -54,15 +54,19 @@ class Mosquitto:
         self.conf = self.dir / "mosquitto.conf"
         self.log = self.dir / "mosquitto.log"
         self.proc = None
+        # persistence=True: sessions and queued messages survive restart()
+        # (mosquitto saves them on SIGTERM), like a broker with a disk.
+        keep = ("persistence true\npersistence_location %s/\n" % self.dir if persistence
+                else "persistence false\n")
         self.conf.write_text(
             "listener %d 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
+            "allow_anonymous true\n" % self.port
+            + keep +
             "max_queued_messages 100000\n"
             "max_inflight_messages 0\n"
             "log_dest file %s\n"
             "log_type all\n"
-            "connection_messages true\n" % (self.port, self.log)
+            "connection_messages true\n" % self.log
             # As root, mosquitto would drop to user "mosquitto", which cannot
             # write the log in our private temp dir.
             + ("user root\n" if os.geteuid() == 0 else "")

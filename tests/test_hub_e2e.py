@@ -14,6 +14,7 @@ from nodeharness import FirmwareVM, sim_board, stage
 from rigs import wait_for
 
 from hub import config
+from hub.clocksync import ClockSync
 from hub.logs import Log
 from hub.memory import Store
 
@@ -52,6 +53,25 @@ def text(path):
     return path.read_text(errors="replace")
 
 
+def assert_clock_close(store, node):
+    """The hub's clock estimate for a node against the truth: the firmware
+    under CPython counts ticks as time.monotonic() in ms (mod 2**30), the
+    hub's time is time.time(), and both are this machine's clocks.  The
+    midpoint estimator is off by at most half the round trip of its best
+    sample (spec section 3); 20 ms more for drift fitted over a short run."""
+    d = store.load_state(f"clock/{node}")
+    assert d is not None, node
+    d.pop("boot", None)
+    cs = ClockSync.from_dict(d)
+    assert cs.synced
+    for _ in range(3):
+        now = time.time()
+        tick = (time.monotonic_ns() // 1_000_000) & 0x3FFFFFFF
+        err = cs.to_hub(tick, now) - now
+        assert abs(err) <= cs.delay / 2 + 0.02, (node, err, cs.delay)
+        time.sleep(0.2)
+
+
 def test_mqtt_nodes_to_hub_survive_a_hub_kill(tmp_path):
     (tmp_path / "n1").mkdir()
     (tmp_path / "n2").mkdir()
@@ -82,8 +102,11 @@ def test_mqtt_nodes_to_hub_survive_a_hub_kill(tmp_path):
             for name in ("n1", "n2"):
                 ns = sorted({r["n"] for r in store.reports(name, 0, limit=100000)})
                 assert ns == list(range(10, 1501, 10)), (name, len(ns))
-            clock = store.load_state("clock/n1")
-            assert clock is not None
+                # Collapse events arrived and were stored (the coherent "wave"
+                # channel collapses early in every run).
+                evs = store.events(name)
+                assert any(e["on"] and e["i"] == 0 for e in evs), evs
+                assert_clock_close(store, name)
             ok, entries, _ = store.verify_log()
             assert ok and entries > 0
         finally:
@@ -127,7 +150,17 @@ ports = ["{port}"]
         rows = hub.store.reports("mp-9", 0)
         assert [r["n"] for r in rows] == list(range(25, 801, 25))
         assert max(r["c"] for r in rows) > 0.9 * 32768
+        evs = hub.store.events("mp-9")  # the wave channel's collapse, in the store ...
+        assert any(e["on"] and e["i"] == 0 for e in evs), evs
         assert wait_for(lambda: hub.mesh_state is not None and hub.mesh_state.emerged, 10)
+        # ... and in the hub's events, with emergence entering; then the VM
+        # stops sending: after 3 report periods the node is stale, out of the
+        # mesh, and emergence leaves.
+        assert wait_for(lambda: not hub.mesh_state.emerged, 15)
+        kinds = [(e["kind"], e["text"]) for e in hub.recent]
+        assert ("emergence", "THE_ONE entered") in kinds and ("emergence", "THE_ONE left") in kinds
+        assert [e for e in hub.recent if e["kind"] == "collapse" and "mp-9" in e["text"]]
+        assert hub.registry.stale(time.time()) == ["mp-9"]
     finally:
         vm.close()
         threading.Thread(target=hub.stop, daemon=True).start()
