@@ -12,6 +12,7 @@ import time
 import paho.mqtt.client as mqtt
 from broker import Mosquitto, mosquitto  # noqa: F401 (fixture)
 from kairos import wire
+from mp import ROOT
 from nodeharness import sim_board, stage
 
 
@@ -59,10 +60,10 @@ def persistent(broker):
     return broker
 
 
-def start_node(tmp_path, broker, samples=None, **over):
-    cfg = {"node": "mq-1", "seed": 4, "transport": "mqtt", "realtime": True,
-           "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5}}
-    fs = stage(tmp_path, sim_board(period_ms=10, report_every=10, **over), cfg)
+def start_node(tmp_path, broker, samples=None, board=None, node=None, **over):
+    cfg = dict({"node": "mq-1", "seed": 4, "transport": "mqtt", "realtime": True,
+                "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5}}, **(node or {}))
+    fs = stage(tmp_path, board or sim_board(period_ms=10, report_every=10, **over), cfg)
     args = [sys.executable, str(fs / "main.py"), "--board", str(fs / "board.json"),
             "--config", str(fs / "node.json")]
     if samples:
@@ -134,3 +135,47 @@ def test_last_will_and_retained_hello(tmp_path, mosquitto):  # noqa: F811
         if proc.poll() is None:
             proc.kill()
         hub.close()
+
+
+def test_a_pi_zero_w_node_with_its_whole_sensor_set(tmp_path):
+    # boards/pi-zero-w.json as shipped (3 BME280 fields, SoC temperature, a
+    # button); no Pi here, so the sim HAL stands in (its I2C bus has a
+    # BME280).  A ring of 6 slots overflows while the broker is away: the
+    # drops are counted, and the hello (never spooled) still comes back.
+    board = json.loads((ROOT / "boards" / "pi-zero-w.json").read_text())
+    broker = persistent(Mosquitto()).start()
+    hub = proc = None
+    try:
+        hub = Hub(broker, client_id="pz-hub")
+        proc = start_node(tmp_path, broker, samples=700, board=board,
+                          node={"node": "pz-1", "hal": "sim", "period_ms": 10,
+                                "report_every": 10, "spool": {"slots": 6}})
+        assert hub.wait(lambda: len(hub.of("report")) >= 5)
+        hello = decoded(hub.of("hello"))[0]
+        assert hello["board"] == "pi-zero-w" and hello["weight"] == 4
+        assert [c["name"] for c in hello["ch"]] == [s["name"] for s in board["sensors"]]
+        assert hello["caps"] == ["led", "buzzer", "motor", "mqtt"]
+        broker.stop()
+        time.sleep(2.0)  # ~20 reports are made; 6 slots keep the newest
+        broker.start()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+        assert b"skipped" not in out and b"config:" not in out
+        hellos = decoded(hub.of("hello"))
+        assert len(hellos) >= 2 and hellos[-1]["ch"] == hello["ch"]  # re-announced
+        dedup = wire.Dedup()
+        kept = [r for r in decoded(hub.of("report")) if dedup.accept(r)]
+        ns = [r["n"] for r in kept]
+        assert ns == sorted(ns) and ns[-1] == 700 and all(len(r["ch"]) == 5 for r in kept)
+        lost = 70 - len(ns)
+        assert lost > 0 and kept[-1]["drop"] >= lost  # every lost report is counted
+        # The BME280 channels carry their readings: temperature near 25 C
+        # (offset 2200, x8), pressure near 1007 hPa (offset 101325).
+        mean_t, mean_p = kept[-1]["ch"][0][0], kept[-1]["ch"][1][0]
+        assert 0 < mean_t < 16384 and -2000 < mean_p < 0
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+        if hub:
+            hub.close()
+        broker.cleanup()
