@@ -99,7 +99,12 @@ def _write(port, files, skipped):
     say(f"writing {len(files)} file(s), {skipped} unchanged ...")
     if dirs:
         mpremote(port, "exec", mkdirs_script(dirs))
-    failed = copy(port, files)
+    # main.py goes last, and only when everything else is there: a
+    # half-flashed board doesn't start.
+    body = [f for f in files if f[0] != "/main.py"]
+    failed = copy(port, body, 0, len(files))
+    if not failed:
+        failed = copy(port, [f for f in files if f[0] == "/main.py"], len(body), len(files))
     if failed:
         raise FlashError(f"could not copy {failed[0]} in {len(WAYS)} ways: check the cable, "
                          "then retry (or --erase)")

@@ -50,60 +50,71 @@ def _run(port, args, on_line):
     return proc.wait(), "".join(out)
 
 
-def copy(port, files):
+def copy(port, files, done=0, total=None):
     """Write [(remote, local, size)]; returns the remote paths that did not
-    make it after every way was tried."""
-    todo = list(files)
-    total, done = len(files), 0
-
-    def progress(remote, size):
-        say(f"  [{done + 1}/{total}] {remote} ({size / 1024:.1f} kB)")
-
-    def finished(remote):
-        nonlocal done, todo
-        done += 1
-        todo = [f for f in todo if f[0] != remote]
-
+    make it after every way was tried.  done/total number the progress."""
+    total = len(files) if total is None else total
+    pending = list(files)
     for way in range(len(WAYS)):
-        if not todo:
+        if not pending:
             break
         if way:
-            say(f"  retrying {len(todo)} file(s), {WAYS[way]} (try {way + 1}/{len(WAYS)})")
-        batches = [todo] if way == 0 else [[f] for f in todo]
-        for batch in batches:
-            remote0, local0, size0 = batch[0]
-            current = None
-            if way < 2:
-                by_local = {str(local): (remote, size) for remote, local, size in batch}
-
-                def on_line(line, by_local=by_local):
-                    nonlocal current
-                    f = line.split()
-                    if line.startswith("cp ") and len(f) > 1 and f[1] in by_local:
-                        if current is not None:  # the previous file went through
-                            finished(current)
-                        current = by_local[f[1]][0]
-                        progress(current, by_local[f[1]][1])
-
-                rc, text = _run(port, _cp_args(batch), on_line)
+            say(f"  retrying {len(pending)} file(s), {WAYS[way]} (try {way + 1}/{len(WAYS)})")
+        queue, failed = pending, []
+        while queue:
+            batch = queue if way == 0 else queue[:1]
+            ok, bad, text = _attempt(port, way, batch, done, total)
+            done += len(ok)
+            rest = [f for f in batch if f[0] not in ok and f[0] != bad]
+            if bad is None:  # nothing got going: the whole batch waits for the next way
+                failed += rest
+                rest = []
             else:
-                current = remote0
-                progress(remote0, size0)
-                rc, text = _run(port, _chunk_args(remote0, local0), lambda _line: None)
-            if rc == 0 and current is not None:
-                finished(current)
-                continue
-            low = text.lower()
-            if "busy" in low or "in use" in low or "no module named mpremote" in low:
-                raise FlashError(mpremote_error(port, text))
-            if _full(text):
-                left = sum(size for _r, _l, size in todo)
-                raise FlashError(f"flash full on {port} while writing {current or remote0}: "
-                                 f"{left / 1024:.1f} kB still to write and no room left (the "
-                                 "board said it had more); make room (--erase, or mpremote fs "
-                                 "rm) and retry")
-            say(f"  copy failed at {current or remote0}: {last_line(text, '?')}")
-    return [f[0] for f in todo]
+                failed += [f for f in batch if f[0] == bad]
+                if _full(text):
+                    left = sum(size for _r, _l, size in failed + rest)
+                    raise FlashError(f"flash full on {port} while writing {bad}: "
+                                     f"{left / 1024:.1f} kB still to write and no room left "
+                                     "(the board said it had more); make room (--erase, or "
+                                     "mpremote fs rm) and retry")
+                say(f"  copy failed at {bad}: {last_line(text, '?')}")
+            queue = rest + queue[len(batch):]  # a chain goes on after the file that failed
+        pending = failed
+    return [f[0] for f in pending]
+
+
+def _attempt(port, way, batch, done, total):
+    """One mpremote call: (remotes written, the remote it failed at or None,
+    its output)."""
+    ok, current = [], None
+
+    def progress(remote, size):
+        say(f"  [{done + len(ok) + 1}/{total}] {remote} ({size / 1024:.1f} kB)")
+
+    if way < 2:
+        by_local = {str(local): (remote, size) for remote, local, size in batch}
+
+        def on_line(line):
+            nonlocal current
+            f = line.split()
+            if line.startswith("cp ") and len(f) > 1 and f[1] in by_local:
+                if current is not None:  # the previous file went through
+                    ok.append(current)
+                current = by_local[f[1]][0]
+                progress(current, by_local[f[1]][1])
+
+        rc, text = _run(port, _cp_args(batch), on_line)
+    else:
+        remote, local, size = batch[0]
+        current = remote
+        progress(remote, size)
+        rc, text = _run(port, _chunk_args(remote, local), lambda _line: None)
+    low = text.lower()
+    if rc != 0 and ("busy" in low or "in use" in low or "no module named mpremote" in low):
+        raise FlashError(mpremote_error(port, text))
+    if rc == 0 and current is not None:
+        return [*ok, current], None, text
+    return ok, current, text
 
 
 def erase_script():
