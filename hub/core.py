@@ -31,6 +31,8 @@ from .witness import Witness
 
 _M30 = (1 << 30) - 1
 _BATCH = 5000  # frames per store transaction at most
+_LINGER = 0.010  # s a batch may wait for more frames of a busy stream ...
+_GAP = 0.002  # ... as long as the next comes within this
 FAILED = "failed"  # reject reason: a valid frame the hub failed to process (a hub bug)
 REJECT_EVERY = 1.0  # s: rejects reach `recent` coalesced, one entry per source and reason
 
@@ -130,15 +132,33 @@ class Hub:
                     next_tick = time.monotonic()  # far behind: skip, don't burst
 
     def _drain(self, timeout: float = 0.0) -> None:
-        batch = []
+        """One batch: what is queued, and while frames keep coming (no gap
+        over _GAP) up to _LINGER more, so a busy stream is stored in big
+        transactions (their fixed cost dominates small ones) while a lone
+        frame, or a broker that waits for PUBACKs, is not held back."""
+        q = self._q
         try:
-            batch.append(self._q.get(timeout=timeout) if timeout else self._q.get_nowait())
-            while len(batch) < _BATCH:
-                batch.append(self._q.get_nowait())
+            batch = [q.get(timeout=timeout) if timeout else q.get_nowait()]
         except queue.Empty:
-            pass
-        if batch:
-            self.process(batch)
+            return
+        end = None
+        while len(batch) < _BATCH:
+            try:
+                batch.append(q.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            if len(batch) == 1:
+                break  # a lone frame: no stream to wait for
+            now = time.monotonic()
+            end = end or now + _LINGER
+            if now >= end:
+                break
+            try:
+                batch.append(q.get(timeout=min(_GAP, end - now)))
+            except queue.Empty:
+                break  # the stream paused
+        self.process(batch)
 
     def process(self, batch: list[tuple[dict, str, float, Any]]) -> None:
         """Accept, timestamp, store, then acknowledge a batch of frames."""

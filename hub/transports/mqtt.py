@@ -101,12 +101,12 @@ class MqttTransport(Transport):
     # -- frames in -----------------------------------------------------------------
     def _ack_once(self, mid: int, qos: int) -> Ack:
         gen = self._gen
-        done = threading.Event()
+        done = [False]  # a plain flag: the core calls an ack from one thread
 
         def ack() -> None:
-            if done.is_set():
+            if done[0]:
                 return
-            done.set()
+            done[0] = True
             # After a reconnect the broker redelivers the frame itself (with
             # a new packet id on a new session): a stale PUBACK is not sent.
             if gen == self._gen and self.connected:

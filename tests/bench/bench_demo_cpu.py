@@ -2,9 +2,10 @@
 
     .venv/bin/python -m pytest tests/bench/bench_demo_cpu.py -m bench -s
 
-`becomingone demo --nodes 1000` in its own process for SECONDS: the hub
-plus 1,000 simulated nodes, each reporting at 10 Hz (SimMesh: 50 Hz
-samples, a report every 5), SQLite in memory (the demo's default).
+`becomingone demo --nodes 1000 --no-web` in its own process for SECONDS:
+the hub plus 1,000 simulated nodes without the web server, each reporting
+at 10 Hz (SimMesh: 50 Hz samples, a report every 5), SQLite in memory (the
+demo's default).
 Measures the process's CPU seconds per wall second, from /proc/<pid>/stat
 between the first and the last status line (steady state) and from
 getrusage(RUSAGE_CHILDREN) over the whole run, and the frames the hub
@@ -34,8 +35,9 @@ TCK = os.sysconf("SC_CLK_TCK")
 def command():
     exe = shutil.which("becomingone", path=os.path.dirname(sys.executable))
     base = [exe] if exe else [sys.executable, "-m", "hub.cli"]
+    # --no-web: the hub and the mesh alone (the page's cost is tests/bench/bench_web.py's).
     return base + ["demo", "--nodes", str(NODES), "--seconds", str(SECONDS),
-                   "--status", str(STATUS)]
+                   "--status", str(STATUS), "--no-web"]
 
 
 def cpu_seconds(pid):
