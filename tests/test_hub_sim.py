@@ -128,3 +128,31 @@ def test_phase_is_a_unit_phasor_average(mesh):
     st = hub.state(clock.t)
     assert set(st["nodes"]) == set(sim.names)
     assert abs(st["psi"]) <= 1 and -180 <= cmath.phase(st["psi"]) * 180 / cmath.pi <= 180
+
+
+def test_collapse_events_carry_c_at_the_transition(tmp_path):
+    # The firmware sends kernel.c right after the step that made the event;
+    # one kairos.Channel per node, fed the same samples, is that firmware.
+    from kairos import Channel
+
+    hub, sim, clock = make_hub(tmp_path, n=4, period=4.0)
+    chans = [Channel(lags=(2, 4, 8, 16), s=6, s0=2) for _ in range(sim.n)]
+    run = sim._bank.run
+    want = []
+
+    def tap(U):  # record the samples the bank gets, and step the channels on them
+        for i, ch in enumerate(chans):
+            for u in U[i].tolist():
+                if ch.step(u):
+                    want.extend((sim.names[i], int(on), ch.c) for _, on in ch.events())
+        return run(U)
+
+    sim._bank.run = tap
+    frames = []
+    for _ in range(200):  # 20 s of blocks: several collapses and releases per node
+        clock.t += 0.1
+        frames += sim.block()
+    got = [(f["node"], bool(f["on"]), f["c"]) for f in frames if f["t"] == "event"]
+    assert len(got) >= 8 and any(not on for _, on, _ in got)
+    assert sorted(got) == sorted((n, bool(on), c) for n, on, c in want)
+    hub.store.close()
