@@ -105,7 +105,8 @@ class Hub:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=10)
-        self._drain()
+        while not self._q.empty():  # everything the transports handed over
+            self._drain()
         self.save()
         if self.router:
             self.router.close()
@@ -365,6 +366,8 @@ class Hub:
                 self.masters[(parts[1], int(parts[2]))] = Master.from_dict(d)
             elif parts[0] == "node" and len(parts) == 2:
                 nodes[parts[1]] = d
+        for name in self.store.nodes():  # (a store from before node/<id> was saved)
+            nodes.setdefault(name, {})
         for line in self.registry.restore(nodes, self.store.recent_seqs):
             self.log("error", f"node state not restored: {line}")
         if nodes:

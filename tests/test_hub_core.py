@@ -188,3 +188,17 @@ topic = "x/state"
     assert r.returncode == 0, out
     assert "Traceback" not in out and "AttributeError" not in out, out
     assert "mqtt: paho-mqtt is not installed" in out, out
+
+
+def test_a_store_without_saved_nodes_still_seeds_the_dedup(tmp_path):
+    hub = make(tmp_path)
+    feed(hub, [hello(0)] + [report(s) for s in range(1, 11)])
+    assert hub.store.delete_state("node/n1")  # as a store written before node/<id> existed
+    hub.store.close()
+    hub2 = make(tmp_path)
+    try:
+        feed(hub2, [report(s) for s in range(5, 11)] + [report(11)])
+        info = hub2.registry.nodes["n1"]
+        assert info.duplicates == 6 and info.frames == {"report": 1} and info.hello is None
+    finally:
+        hub2.store.close()
