@@ -153,6 +153,56 @@ def test_becomingone_flash_command(tmp_path, capsys):
         assert "dry run: nothing written" in capsys.readouterr().out
 
 
+class RunningHub:
+    """`becomingone hub --config TOML --port 0` in its own process; url is its
+    web API once it listens; node(name) is that node's GET /api/nodes row."""
+
+    def __init__(self, toml):
+        exe = ROOT / ".venv" / "bin" / "becomingone"
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hub.cli"]
+        self.proc = subprocess.Popen([*cmd, "hub", "--config", str(toml), "--status", "0",
+                                      "--port", "0"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        threading.Thread(target=self._read, daemon=True).start()
+        from rigs import wait_for
+
+        assert wait_for(lambda: self._url() or self.proc.poll() is not None, 30), self.log()
+        self.url = self._url()
+        assert self.url, self.log()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def _url(self):
+        m = re.search(r"page at (http://\S+)", self.log())
+        return m and m[1].rstrip("/")
+
+    def log(self):
+        return "".join(self.lines)
+
+    def node(self, name):
+        with urllib.request.urlopen(self.url + "/api/nodes", timeout=5) as r:
+            rows = json.load(r)["nodes"]
+        return next((n for n in rows if n["node"] == name), None)
+
+    def live(self, name):
+        n = self.node(name)
+        return n is not None and n["online"] and not n["stale"] and n["c"] is not None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
 def test_becomingone_hub_ingests_the_flashed_vboard(tmp_path):
     """flash -> the firmware boots on the vboard -> a running `becomingone hub`
     (its own process, serial transport, web API on a free port) ingests its
@@ -172,44 +222,10 @@ dwell = 0.0
 enabled = true
 ports = ["{vb.port}"]
 """)
-        exe = ROOT / ".venv" / "bin" / "becomingone"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hub.cli"]
-        hub = subprocess.Popen([*cmd, "hub", "--config", str(tmp_path / "hub.toml"),
-                                "--status", "0", "--port", "0"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-        log = []
-
-        def read():
-            for line in hub.stdout:
-                log.append(line)
-
-        threading.Thread(target=read, daemon=True).start()
-
-        def page():
-            m = re.search(r"page at (http://\S+)", "".join(log))
-            return m and m[1].rstrip("/")
-
-        try:
-            assert wait_for(lambda: page() or hub.poll() is not None, 30), "".join(log)
-            url = page()
-            assert url, "".join(log)
+        with RunningHub(tmp_path / "hub.toml") as hub:
             with serial.Serial(vb.port) as s:  # reset the board: it boots into the hub
                 s.write(b"\r\x02\x04")
-
-            def node():
-                with urllib.request.urlopen(url + "/api/nodes", timeout=5) as r:
-                    rows = json.load(r)["nodes"]
-                return next((n for n in rows if n["node"] == "vb-1"), None)
-
-            assert wait_for(lambda: (n := node()) is not None and n["online"]
-                            and not n["stale"] and n["c"] is not None, 30, 0.2), "".join(log)
-            row = node()
+            assert wait_for(lambda: hub.live("vb-1"), 30, 0.2), hub.log()
+            row = hub.node("vb-1")
             assert row["board"] == "sim" and row["transport"].startswith("serial")
             assert 0.5 < row["c"] <= 1.0, row
-        finally:
-            hub.terminate()
-            try:
-                hub.wait(10)
-            except subprocess.TimeoutExpired:
-                hub.kill()
-                hub.wait(5)

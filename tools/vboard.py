@@ -9,7 +9,9 @@ DIR (loaded at start, mirrored back whenever the board goes idle); --quota
 makes the flash that small (--quota-hidden: os.statvfs doesn't say so);
 --bitrot SUFFIX flips a bit in every write to a file ending in SUFFIX (a
 worn flash); --fail-writes SUFFIX:N fails the first N writes to such files
-(a flaky link); --mp-version X.Y.Z makes the board claim that MicroPython.
+(a flaky link); --mp-version X.Y.Z makes the board claim that MicroPython;
+--net-map A:P=B:Q sends the board's TCP connections to A:P to B:Q (the
+board has TCP client sockets, no Wi-Fi).
 Tests use VBoard as a context manager.
 """
 import argparse
@@ -38,9 +40,10 @@ class VBoard:
     """One virtual board.  `port` is the path to open; stop() ends it."""
 
     def __init__(self, fs=None, quota=0, bitrot=None, link=None, heap=None, quota_hidden=False,
-                 fail_writes=None, mp_version=None):
+                 fail_writes=None, mp_version=None, net_map=None):
         self.fs, self.quota, self.bitrot, self.link, self.heap = fs, quota, bitrot, link, heap
         self.quota_hidden, self.fail_writes, self.mp_version = quota_hidden, fail_writes, mp_version
+        self.net_map = net_map or {}  # {"host:port": "host:port"} for the board's connections
         self.proc = None
         self.port = None
         self._hold = None
@@ -58,14 +61,16 @@ class VBoard:
         for flag, value in (("--fs", self.fs), ("--quota", self.quota),
                             ("--bitrot", self.bitrot), ("--heap", self.heap),
                             ("--fail-writes", self.fail_writes),
-                            ("--mp-version", self.mp_version)):
+                            ("--mp-version", self.mp_version),
+                            ("--net-map", ",".join(f"{a}={b}" for a, b in self.net_map.items()))):
             if value:
                 args += [flag, str(value)]
         if self.quota_hidden:
             args.append("--quota-hidden")
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the board
+        env = dict(os.environ, VBOARD_PYTHON=sys.executable)  # runs netbridge.py (sockets)
         self.proc = subprocess.Popen(args, pass_fds=(master,), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=self._log)
+                                     stdout=subprocess.PIPE, stderr=self._log, env=env)
         os.close(master)
         # Keep the slave open ourselves so the board's end never sees a hangup
         # while no program has the port open (a USB board stays powered too).
@@ -130,6 +135,8 @@ def main(argv=None):
     p.add_argument("--fail-writes", metavar="SUFFIX:N",
                    help="the first N writes to files ending in SUFFIX fail (EIO)")
     p.add_argument("--mp-version", metavar="X.Y.Z", help="claim this MicroPython version")
+    p.add_argument("--net-map", metavar="HOST:PORT=HOST:PORT", action="append", default=[],
+                   help="the board's TCP connections to the first go to the second")
     p.add_argument("--heap", type=int, help="MicroPython heap in bytes (default 196608)")
     p.add_argument("--link", help="also make this symlink to the port (a stable path)")
     a = p.parse_args(argv)
@@ -137,7 +144,8 @@ def main(argv=None):
         print(f"vboard: --mp-version wants X.Y.Z, got {a.mp_version!r}", file=sys.stderr)
         return 1
     vb = VBoard(fs=a.fs, quota=a.quota, bitrot=a.bitrot, link=a.link, heap=a.heap,
-                quota_hidden=a.quota_hidden, fail_writes=a.fail_writes, mp_version=a.mp_version)
+                quota_hidden=a.quota_hidden, fail_writes=a.fail_writes, mp_version=a.mp_version,
+                net_map=dict(m.split("=", 1) for m in a.net_map if "=" in m))
     try:
         vb.start()
     except VBoardError as e:

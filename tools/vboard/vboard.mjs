@@ -3,6 +3,7 @@
 //
 //   node tools/vboard/vboard.mjs --fd N [--fs DIR] [--quota BYTES [--quota-hidden]]
 //       [--bitrot SUFFIX] [--fail-writes SUFFIX:N] [--mp-version X.Y.Z] [--heap BYTES]
+//       [--net-map HOST:PORT=HOST:PORT,...]
 //
 // fd N is the master side of a pseudo-terminal (tools/vboard.py opens it and
 // hands out the slave path).  Everything here is synchronous: the interpreter
@@ -25,7 +26,11 @@
 //    N writes to such paths with EIO (a flaky link, for the copy retries).
 //  - --mp-version X.Y.Z: sys.implementation.version claims that release
 //    (an old board, for the version check).
+//  - Network: `socket` (TCP clients, vb_socket.py) through netbridge.py
+//    processes (net.mjs); --net-map A:P=B:Q sends the board's connections
+//    to A:P to B:Q instead.  No Wi-Fi: there is no `network` module.
 import fs from 'node:fs';
+import { makeNet } from './net.mjs';
 import { fileURLToPath } from 'node:url';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -235,7 +240,9 @@ function patchFs() {
 // with --mp-version, vb_sys.py live beside this file.
 const SRC = (n) => fs.readFileSync(HERE + n, 'utf8');
 const MACHINE = SRC('machine.py'), ERRNO = SRC('vb_errno.py'), VBSYS = SRC('vb_sys.py');
-const VBTIME = SRC('vb_time.py');
+const VBTIME = SRC('vb_time.py'), VBSOCKET = SRC('vb_socket.py');
+const net = makeNet(nap, HERE + 'netbridge.py', process.env.VBOARD_PYTHON || 'python3',
+  opts['net-map'] || '');
 const CLAIM = opts['mp-version'] ? opts['mp-version'].split('.').map((x) => parseInt(x, 10)) : null;
 let cause = 1;
 
@@ -244,6 +251,8 @@ function install() {
   FS.writeFile('/.vboard/machine.py', MACHINE);
   FS.writeFile('/.vboard/vb_errno.py', ERRNO);
   mp.registerJsModule('vboard', { reset: (k) => { resetKind = k; }, cause });
+  mp.registerJsModule('vbnet', net.api);
+  FS.writeFile('/.vboard/socket.py', VBSOCKET);
   let claim = '';
   if (CLAIM) {
     FS.writeFile('/.vboard/vb_sys.py', VBSYS);
@@ -251,13 +260,14 @@ function install() {
   }
   FS.writeFile('/.vboard/vb_time.py', VBTIME);
   mp.runPython("import sys\nsys.path.insert(0, '/.vboard')\nimport vb_time\nvb_time.install()\n"
-    + "del sys.modules['vb_time'], vb_time\nimport vb_errno, machine\n" + claim
+    + "del sys.modules['vb_time'], vb_time\nimport vb_errno, machine, socket\ndel socket\n" + claim
     + "sys.path.pop(0)\nsys.modules['errno'] = vb_errno\ndel sys.modules['vb_errno']\ndel sys, vb_errno, machine");
 }
 
 // ---- boot, REPL, reset ---------------------------------------------------------
 async function boot() {
   armed = false;
+  net.closeAll();
   mp = await loadMicroPython({ stdout: emit, stderr: emit, linebuffer: false, heapsize: opts.heap });
   M = mp._module;
   FS = mp.FS;
