@@ -204,6 +204,8 @@ def test_edit_when_for_interval_edge_and_with(local, hub):
     ({"when": 3}, 422, "bad request: when"),
     ({"action": "mqtt"}, 422, "bad request: action: Extra inputs"),
     ({"name": "x"}, 422, "bad request: name: Extra inputs"),
+    ({"hold": 1}, 422, "bad request: hold: Extra inputs"),  # the TOML's names only
+    ({"params": {}}, 422, "bad request: params: Extra inputs"),
     ({}, 422, "nothing to change"),
     ({"enabled": None}, 422, "nothing to change"),
     ([1, 2], 422, "bad request"),

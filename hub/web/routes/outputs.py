@@ -62,7 +62,7 @@ Seconds = Annotated[StrictInt | StrictFloat, Field(ge=0, le=1e9)]
 class RuleChange(BaseModel):
     """Any of these; the rest of the rule stays.  Checked like the config's
     [[rules]] (docs/rules.md).  Lasts until the hub restarts."""
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
     enabled: StrictBool | None = None
     when: StrictStr | None = Field(None, min_length=1, max_length=1000,
                                    examples=["emerged and G > 0.8"])
