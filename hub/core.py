@@ -105,8 +105,11 @@ class Hub:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=10)
-        while not self._q.empty():  # everything the transports handed over
+        end = time.monotonic() + 5.0  # what the transports handed over, within reason
+        while not self._q.empty() and time.monotonic() < end:
             self._drain()
+        if not self._q.empty():  # (MQTT redelivers these: they are not acknowledged)
+            self.log("error", f"stopping with {self._q.qsize()} frames not processed")
         self.save()
         if self.router:
             self.router.close()
@@ -122,7 +125,10 @@ class Hub:
         next_tick = time.monotonic()
         while not self._stop.is_set():
             timeout = max(0.0, next_tick - time.monotonic())
-            self._drain(timeout)
+            try:
+                self._drain(timeout)
+            except Exception as e:  # noqa: BLE001 - e.g. the disk is full: not acked, go on
+                self.log("error", f"a batch failed (its frames are not acknowledged): {e!r}")
             if time.monotonic() >= next_tick:
                 try:
                     self.tick(self.clock())
