@@ -197,3 +197,48 @@ ports = ["{cable.host}"]
             proc.wait(5)
         hub.stop()
         cable.close()
+
+
+def test_garbage_and_a_malformed_hello_over_mqtt_are_counted_and_shown(tmp_path):
+    from kairos import wire
+
+    broker = Mosquitto().start()
+    hub = tap = None
+    try:
+        cfg = config.parse(f"""
+[hub]
+db = "{tmp_path / 'hub.db'}"
+[mqtt]
+enabled = true
+host = "{broker.host}"
+port = {broker.port}
+""")
+        hub = run.build(cfg, Log(quiet=QUIET))
+        hub.start()
+        assert next(t for t in hub.transports if t.kind == "mqtt").ready.wait(10)
+        tap = Tap(broker, "nothing/here")
+        head = {"node": "bad-1", "boot": 5, "tick": 0}
+        hello = dict(head, t="hello", seq=0, board="sim", fw="0.1", period=0, every=10,
+                     weight=1, caps=[], ch=[])  # period 0: not a valid hello
+        good = dict(head, t="report", seq=1, n=10, drop=0, miss=0,
+                    ch=[[1, 2, 0, 30000, 3, 0, 1]])
+        tap.publish("becomingone/bad-1/hello", json.dumps(hello).encode())
+        for junk in (b"\x00\xff garbage", b"{", b'{"v":1,"t":"report"}'):
+            tap.publish("becomingone/bad-1/report", junk)
+        tap.publish("becomingone/bad-1/report", wire.encode_json(good))
+        assert wait_for(lambda: len(hub.store.reports("bad-1", 0)) == 1, 10)
+        assert sum(hub.registry.rejects["mqtt"].values()) == 4
+
+        def shown():  # in recent events within a second or two, coalesced
+            return [e for e in list(hub.recent) if e["kind"] == "reject"]
+
+        assert wait_for(lambda: sum(e["n"] for e in shown()) == 4, 5), list(hub.recent)
+        assert {e["source"] for e in shown()} == {"mqtt"} and len(shown()) <= 4
+        info = hub.registry.nodes["bad-1"]
+        assert info.hello is None and info.frames == {"report": 1}  # the bad hello: refused
+    finally:
+        if tap is not None:
+            tap.close()
+        if hub is not None:
+            hub.stop()
+        broker.cleanup()
