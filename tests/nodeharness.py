@@ -51,7 +51,7 @@ def stage(tmp, board, node):
 # becomes a no-op (a stand-in `gc` in sys.modules; mem_alloc stays the real
 # one) and its ~740 kB heap must hold a whole run's garbage, which it does
 # for a few thousand samples.  Modules are imported one per run() call.
-_NO_GC = """
+NO_GC = """
 import sys, gc as _gc
 _gc.disable()
 class _Gc:
@@ -79,7 +79,7 @@ class FirmwareVM:
         self.s = MicroPythonSession(readonly_dir=str(fsdir), fuel=fuel,
                                     wall_timeout_seconds=300)
         self.out = []
-        self.run(_NO_GC)
+        self.run(NO_GC)
         for m in FIRMWARE_MODULES:
             self.run("import %s" % m)
 

@@ -10,17 +10,20 @@ the kernels without allocating (on MicroPython); building a report every R
 samples allocates a little, which is what the memory test measures.
 """
 import gc
+import sys
 
 from kairos import Channel, Normalizer, wire
 
-from . import commands, config
+from . import commands
 from .hal import HalError, select
 from .link import ERR_MAX, make
 from .outputs import Outputs
 from .sensors import make as make_sensor
 from .ticks import MASK, ticks_add, ticks_diff
 
+FW_VERSION = "0.1.0"
 WDT_MIN_MS = 1000  # a shorter watchdog timeout is raised to this
+_MICROPYTHON = sys.implementation.name == "micropython"
 _MEAN_S = 6  # the reported mean is an EMA over 2**6 samples
 _ESC = {34: "'", 92: "/", 64: "#"}  # JSON would escape " \ and @ (2..6 bytes)
 
@@ -75,7 +78,9 @@ class Node:
                 say("sensor %s: %s; skipped" % (spec.get("name", "?"), e))
         if not self.chans:
             say("no usable sensor; running the built-in sim channel")
-            spec = config.DEFAULT_BOARD["sensors"][0]
+            from .config import DEFAULT_BOARD
+
+            spec = DEFAULT_BOARD["sensors"][0]
             self.chans.append(Chan(make_sensor(hal, spec), spec))
         self.outputs = Outputs(hal, cfg.get("outputs", []), say)
         self.link = make(cfg, self.name, self.clock, hal.rand30, say)
@@ -96,7 +101,7 @@ class Node:
     def hello(self):
         m = self.frame("hello")
         m["board"] = self.cfg.get("board", "?")[:32]
-        m["fw"] = config.FW_VERSION
+        m["fw"] = FW_VERSION
         m["period"] = self.period
         m["every"] = self.every
         m["weight"] = self.cfg.get("weight", 1)
@@ -275,10 +280,25 @@ class Node:
 
 def boot(board="board.json", node="node.json", say=print):
     """Build the node from its config files (no sampling yet)."""
+    from . import config
+
     cfg = config.load(board, node, say)
     n = Node(cfg, select(cfg), say)
+    if _MICROPYTHON:
+        # The config checks run once: unload their code (~9 kB of heap on a
+        # board, where a module's bytecode lives in RAM).  A later boot()
+        # imports it again.
+        _unload("node.config")
     gc.collect()
     return n
+
+
+def _unload(name):
+    sys.modules.pop(name, None)
+    pkg, _, mod = name.rpartition(".")
+    parent = sys.modules.get(pkg)
+    if parent is not None and hasattr(parent, mod):
+        delattr(parent, mod)
 
 
 _running = None  # the node main() runs, for at_repl()

@@ -30,7 +30,8 @@ _KINDS = ("adc", "mcu_temp", "bme280", "mic", "digital", "sim")
 _HALS = ("machine", "pi", "sim")
 _NODE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 _M30 = 0x3FFFFFFF
-FW_VERSION = "0.1.0"
+# Board keys for people and the hub only: not kept in a node's memory.
+_DOC_KEYS = ("title", "notes", "chip", "runtime", "adc_bits")
 
 
 def _read_json(path):
@@ -153,7 +154,8 @@ def merge(board, node, problems=None):
         problems = []
     cfg = {}
     for k in board:
-        cfg[k] = board[k]
+        if k not in _DOC_KEYS:
+            cfg[k] = board[k]
     # The board's "wifi"/"ble" are capability flags; the node's "wifi" is
     # its credentials.
     cfg["wifi"] = None

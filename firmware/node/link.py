@@ -20,6 +20,7 @@ KINDS = ("", "hello", "report", "event", "pong", "ack")
 KIND = {"hello": 1, "report": 2, "event": 3, "pong": 4, "ack": 5}
 
 M30 = 0x3FFFFFFF
+SPOOL_BYTES = 8192  # the default spool: slots x slot size
 ERR_MAX = 64  # chars of an ack's error (app.ack keeps them plain: no JSON escapes)
 _BACKOFF_MIN = 500  # ms before the first retry
 _BACKOFF_MAX = 30000
@@ -27,6 +28,7 @@ _BACKOFF_MAX = 30000
 
 class Link:
     codec = "line"  # "line" (serial), "json" (MQTT) or "bin" (BLE)
+    _buf = None
     window = 1 << 20  # frames in flight before waiting for confirmations
     backoff_max = _BACKOFF_MAX  # ms between reconnect attempts, at most
     feed = None  # callable(): the watchdog's feed, called during long waits
@@ -36,7 +38,14 @@ class Link:
         self.node = node
         sp = cfg.get("spool") or {}
         size = self.frame_max(node, len(cfg.get("sensors") or ()) or 1)
-        self.spool = Spool(sp.get("slots", 32), max(size, sp.get("size", 0)))
+        size = max(size, sp.get("size", 0))
+        # Default: as many slots as fit in SPOOL_BYTES (at least 8, at most 32).
+        slots = sp.get("slots") or max(8, min(32, SPOOL_BYTES // size))
+        self.spool = Spool(slots, size)
+        # Frames are encoded here, then copied into a slot or written out:
+        # no per-frame bytes object (see encode()).
+        self._buf = bytearray(self.spool.size)
+        self._mv = memoryview(self._buf)
         self.clock = clock
         self.say = say
         self._rand = rand  # rand() -> 30-bit int, for the jitter
@@ -68,6 +77,7 @@ class Link:
         return n
 
     def encode(self, msg):
+        """msg's frame as bytes (new, any size)."""
         if self.codec == "json":
             return wire.encode_json(msg)
         if self.codec == "bin":
@@ -76,10 +86,22 @@ class Link:
             return wirebin.encode_bin(msg)
         return wire.encode_line(msg)
 
+    def _encoded(self, msg):
+        # Text codecs encode into the link's buffer (a memoryview of it comes
+        # back): a report allocates no bytes.  A frame too big for it (a
+        # hello: never spooled) or a binary one is new bytes.
+        if self.codec != "bin":
+            if self._buf is None:  # frame_max, before the buffer exists
+                return self.encode(msg)
+            n = wire.encode_into(msg, self._buf, self.codec == "line")
+            if n >= 0:
+                return self._mv[:n]
+        return self.encode(msg)
+
     def send(self, msg, keep=True):
         """Queue a frame (kept until confirmed) or, with keep=False, send it
         now if the link is up and forget it (pongs: a late one is useless)."""
-        data = self.encode(msg)
+        data = self._encoded(msg)
         kind = KIND[msg["t"]]
         if keep:
             self.spool.put(kind, data)  # a refusal is counted (spool.oversize)

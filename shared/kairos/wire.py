@@ -2,11 +2,12 @@
 
 Messages are plain dicts: "t" (type) plus the common fields node, boot, seq,
 tick, plus the fields of their type (the table TYPES below).  This module
-holds the message model (validate), the JSON encoding (the MQTT payload),
-the serial line encoding  @K1 <json> <crc16 hex>\\n  with its streaming
-decoder, and the hub's duplicate filter.  kairos.wirebin adds the binary
-encoding and BLE fragments.  Runs unmodified on MicroPython and CPython;
-every int stays inside +-2**30.
+holds the message model (validate), the JSON and serial line decoders
+(the line is  @K1 <json> <crc16 hex>, newline) with the streaming
+LineDecoder; kairos.wireenc holds the encoders (re-exported here),
+kairos.dedup the hub's duplicate filter (wire.Dedup, loaded on first use)
+and kairos.wirebin the binary encoding and BLE fragments.  Runs unmodified
+on MicroPython and CPython; every int stays inside +-2**30.
 
 Strings are printable ASCII (0x20..0x7E): the JSON is then identical on
 both interpreters and byte counts equal character counts.  Use text() to
@@ -82,6 +83,7 @@ for _t in TYPES:
 
 _NODE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 _SEQ = (list, tuple)  # tuples are accepted on encode; decoders return lists
+_node_ok = [None]  # the last node id found valid (the same str object: no re-check)
 
 
 def _bump(counts, reason, n=1):
@@ -100,18 +102,40 @@ def _ok(v, spec):
     if k == "s" or k == "n":
         if type(v) is not str or not spec[1] <= len(v) <= spec[2]:
             return False
-        return _printable(v) if k == "s" else all(ch in _NODE_CHARS for ch in v)
+        if k == "s":
+            return _printable(v)
+        if v is _node_ok[0]:
+            return True  # the node id of every frame a node sends: checked once
+        for ch in v:
+            if ch not in _NODE_CHARS:
+                return False
+        _node_ok[0] = v
+        return True
+    # Loops, not all(<generator>): a generator is a heap object, and the node
+    # validates every frame it sends.
     if k == "L":
-        ok = type(v) in _SEQ and spec[1] <= len(v) <= spec[2]
-        return ok and all(_ok(x, spec[3]) for x in v)
+        if type(v) not in _SEQ or not spec[1] <= len(v) <= spec[2]:
+            return False
+        for x in v:  # noqa: SIM110
+            if not _ok(x, spec[3]):
+                return False
+        return True
     if k == "R":
-        ok = type(v) in _SEQ and len(v) == len(spec[1])
-        return ok and all(_ok(v[i], spec[1][i]) for i in range(len(v)))
+        if type(v) not in _SEQ or len(v) != len(spec[1]):
+            return False
+        for i in range(len(v)):  # noqa: SIM110
+            if not _ok(v[i], spec[1][i]):
+                return False
+        return True
     if k == "D":
         return type(v) is dict and _fields_ok(v, spec[1], 0)
     if k == "A":
-        ok = type(v) is dict and len(v) <= spec[1]
-        return ok and all(_ok(key, _ARG_KEY) and _arg_spec(v[key]) for key in v)
+        if type(v) is not dict or len(v) > spec[1]:
+            return False
+        for key in v:  # noqa: SIM110
+            if not _ok(key, _ARG_KEY) or _arg_spec(v[key]) is None:
+                return False
+        return True
     # An int.  `type(v) is int` also refuses bool (an int subclass on CPython).
     return type(v) is int and spec[1] <= v <= spec[2]
 
@@ -127,7 +151,10 @@ def _arg_spec(v):
 def _fields_ok(d, fields, extra):
     if len(d) != len(fields) + extra:
         return False  # a missing or an unknown key
-    return all(name in d and _ok(d[name], spec) for name, spec in fields)
+    for name, spec in fields:  # noqa: SIM110
+        if name not in d or not _ok(d[name], spec):
+            return False
+    return True
 
 
 def validate(msg):
@@ -198,14 +225,6 @@ def _checked(msg):
     return FIELDS[msg["t"]]
 
 
-def encode_json(msg):
-    """Compact JSON bytes: {"v":1,"t":...,"node":...,<fields in table order>}."""
-    fields = _checked(msg)
-    out = ['{"v":%d,"t":' % VERSION, _jstr(msg["t"])]
-    _jobj(msg, fields, out, ",")
-    return "".join(out).encode()
-
-
 MAX_JSON = const(MAX_LINE - 9)  # a frame's JSON: the line less marker and CRC
 
 
@@ -238,12 +257,6 @@ def decode_json(payload, counts, max_size=MAX_JSON):
 
 
 # -- serial lines -------------------------------------------------------------
-def encode_line(msg):
-    """One serial line: @K1 <json> <CRC-16 of the json, 4 hex digits>\\n."""
-    j = encode_json(msg)
-    return MARKER + j + (" %04X\n" % crc16(j)).encode()
-
-
 def _hex4(b):
     # int() alone would also take " 1f", "+1f" or "1_f"
     for c in b:
@@ -366,64 +379,16 @@ class LineDecoder:
             _bump(self.counts, NOISE)
 
 
-# -- duplicates (hub side) -----------------------------------------------------
-class Dedup:
-    """Accept each (node, boot, seq) once.
+# -- duplicates (hub side): kairos.dedup, loaded on first use -----------------
+def __getattr__(name):
+    # wire.Dedup without its code on a node (MicroPython and CPython both
+    # call a module's __getattr__ for a missing name).
+    if name == "Dedup":
+        from .dedup import Dedup
 
-    Per node: the current boot, the highest seq seen and a bitmap of the
-    last `window` seqs, so a frame arriving late but inside the window is
-    still accepted once ("late"); a frame older than the window, or from
-    one of the node's previous `boots` boot ids, is refused ("replay").
-    A forward jump adds the skipped seqs to counts["gap"].
-    """
+        return Dedup
+    raise AttributeError(name)
 
-    def __init__(self, window=128, boots=4):
-        self.window = (window + 7) & ~7
-        self.boots = boots
-        self.counts = {}
-        self._nodes = {}  # node -> [boot, top seq, bitmap, previous boots]
 
-    def _bit(self, bits, seq, on):
-        """Set (on) or clear the bit of seq; return whether it was set."""
-        i = seq % self.window
-        m = 1 << (i & 7)
-        old = bits[i >> 3] & m
-        bits[i >> 3] = bits[i >> 3] | m if on else bits[i >> 3] & ~m & 0xFF
-        return old
-
-    def accept(self, msg):
-        """True if msg is new; False (and a count) for a repeat or replay."""
-        node, boot, seq = msg["node"], msg["boot"], msg["seq"]
-        st = self._nodes.get(node)
-        if st is None or st[0] != boot:
-            if st is not None:
-                if boot in st[3]:
-                    _bump(self.counts, REPLAY)
-                    return False
-                st[3].append(st[0])
-                if len(st[3]) > self.boots:
-                    st[3].pop(0)
-            st = self._nodes[node] = [boot, seq, bytearray(self.window >> 3), st[3] if st else []]
-            self._bit(st[2], seq, True)
-            return True
-        bits, top = st[2], st[1]
-        if seq > top:
-            if seq - top > 1:
-                _bump(self.counts, GAP, seq - top - 1)
-            if seq - top >= self.window:
-                for i in range(len(bits)):
-                    bits[i] = 0
-            else:
-                for s in range(top + 1, seq):
-                    self._bit(bits, s, False)
-            self._bit(bits, seq, True)
-            st[1] = seq
-            return True
-        if top - seq >= self.window:
-            _bump(self.counts, REPLAY)  # too old to tell: assume a replay
-            return False
-        if self._bit(bits, seq, True):
-            _bump(self.counts, DUPLICATE)
-            return False
-        _bump(self.counts, LATE)
-        return True
+# The encoders (into a caller's buffer; allocation-free for reports/events).
+from .wireenc import encode_into, encode_json, encode_line  # noqa: E402, F401
