@@ -200,7 +200,8 @@ def test_empty_run_and_step_shapes():
     bank = Bank(3)
     r = bank.run(np.zeros((3, 0), np.int64))
     assert r.c2.shape == (3, 0)
-    assert bank.tick == 0 and (bank.gain == 12).all() and list(bank.coh[0]) == list(Channel().coh)
+    assert bank.tick == 0 and (bank.gain == Channel().gain).all()
+    assert list(bank.coh[0]) == list(Channel().coh)
     with pytest.raises(ValueError):
         bank.run(np.zeros((2, 5), np.int64))
     with pytest.raises(ValueError):

@@ -7,22 +7,20 @@ first argument; batch.Bank binds them as its methods.
 """
 import numpy as np
 
-from .channel import _D_MAX, _E_FLOOR
+from .channel import _D_MAX, _E_FLOOR, _E_RISE, _G_MAX
 
 _I64 = np.int64
 _RING_SHIFT = np.array([1, 2], dtype=np.int64)[:, None, None]  # d ring, e ring
 
 
-def gain_down(bank, sel, d, sq, ab_prev, i):
+def gain_down(bank, sel, d, ab_prev):
     """Drop the gain of channels sel until |d| < 2**13, rescaling as
-    channel._rescale(False, ...) does once per bit; returns the rescaled
-    copy of ab_prev (AB[t - 1] stays as it was, for dominant()).
+    _step.rescale does for the net change; returns the rescaled copy of
+    ab_prev (AB[t - 1] stays as it was, for dominant()).
 
-    The shifts compose, and the floor of 4 on the energy ring is applied
-    where it is read instead: max(max(x >> 2, 4) >> 2, 4) ==
-    max(x >> 4, 4) == max(max(x, 4) >> 4, 4).  No gain rise can come
-    between (it needs a quiet run of a whole ring, which rewrites every
-    ring entry), except on entries written since, which gain_up floors.
+    The floor of 4 on the energy ring is applied where it is read instead:
+    max(max(x >> 2, 4) >> 2, 4) == max(x >> 4, 4) == max(max(x, 4) >> 4, 4),
+    and pass_end floors before a rise.
     """
     ds = d[sel]
     # Bits to drop until -8192 < d >> ns < 8192: bit_length(|d|) - 13, and
@@ -40,35 +38,42 @@ def gain_down(bank, sel, d, sq, ab_prev, i):
         bank._ring[:, :, sel] >>= ns * _RING_SHIFT  # d itself is ring row w
         ab_prev = ab_prev.copy()
         ab_prev[:, :, sel] >>= ns2  # the lags and A_E
-    ds >>= ns
-    sq[sel] = ds * ds
     bank._g3[sel] -= ns
-    bank._loud[sel] = i - 1  # quiet = 0 before this sample counts
+    bank._dropped[sel] = True  # the scalar's quiet count restarts
     return ab_prev
 
 
-def gain_up(bank, sel, ab_prev, ab_new, prod, cs, i):
-    """Raise the gain of channels sel by one bit, as channel._rescale(True,
-    ...) after the ring write and the A_E update, in place in ab_new.
+def pass_end(bank, ab_prev):
+    """At a new ring pass (w = 0, before its first sample): count the quiet
+    passes and raise the gain by one bit where _step.loop does; returns
+    ab_prev, rescaled (a copy) if any gain rose.
 
-    Their lag accumulators are redone from the rescaled ab_prev: the
-    scalar loop multiplies the unshifted d by the shifted ring, so the
-    products (prod = d * d_lag) count twice.
+    The ring holds exactly the d of the pass just ended, so it was quiet
+    when every |d| < 2**11 and the gain did not drop during it (a drop
+    restarts the scalar's count and rescales the ring).
     """
-    K = len(bank.lags)
-    s, S = bank.s, bank.s - 3
-    r = bank._ring[:, :, sel]  # d ring << 1, e ring (floored) << 2; e is row w
+    qn, nq = bank._qn, bank._nq
+    ring = bank._ring
+    quiet = np.abs(ring[0]).max(axis=0) < 2048
+    quiet &= ~bank._dropped
+    bank._dropped[:] = False
+    qn *= quiet
+    rise = qn >= nq
+    qn += ~rise  # below nq: one more quiet pass (capped at nq)
+    rise &= bank._g3 < _G_MAX + 3
+    rise &= ring[1, 0] < _E_RISE  # the oldest e: A_E stayed below 2**27
+    sel = np.flatnonzero(rise)
+    if not len(sel):
+        return ab_prev
+    qn[sel] = 0
+    r = ring[:, :, sel]  # d ring << 1, e ring (floored) << 2
     np.maximum(r[1], _E_FLOOR, out=r[1])
     r <<= _RING_SHIFT
-    bank._ring[:, :, sel] = r
-    ab_new[0, K, sel] <<= 2  # A_E after its update
-    a = ab_prev[:, :K, sel] << 2
-    pr = prod[:K, sel] << 1
-    x = pr >> S if cs is None else ((pr >> 10) * cs) >> (S + 4)
-    a += x - (a >> s)
-    ab_new[:, :K, sel] = a
+    ring[:, :, sel] = r
+    ab_prev = ab_prev.copy()
+    ab_prev[:, :, sel] <<= 2  # the lags and A_E
     bank._g3[sel] += 1
-    bank._loud[sel] = i
+    return ab_prev
 
 
 def collapse(bank, C2):

@@ -42,15 +42,16 @@ import numpy as np
 
 from . import _batch_state
 from ._batch_math import Workspace, _c2q15, dominant, isqrt
+from ._step import quiet_passes
 from .channel import (
     _D_MAX,
     _E_FLOOR,
-    _E_QUIET,
     _G_MAX,
     _TICK_MASK,
     Q14,
     _check,
     _config,
+    ring_size,
 )
 from .fixmath import sin_table
 
@@ -60,7 +61,6 @@ Result = namedtuple("Result", "c2 k ev")
 
 _I64 = np.int64
 _CHUNK_ELEMS = 1 << 16  # T * K * n per chunk, so the chunk's arrays stay in cache
-_NEVER = 1 << 62  # a "last loud sample" that never starts a quiet run
 
 
 class Bank:
@@ -87,10 +87,9 @@ class Bank:
         (self.lags, self.s, self.s0, self.omega, self.ic, self.hysteresis,
          self.dwell) = _config(lags, s, s0, omega, ic, hysteresis, dwell)
         K = len(self.lags)
-        size = 2
-        while size < self.lags[-1] + 1:
-            size <<= 1
+        size = ring_size(self.lags)
         self._size = size
+        self._nq = quiet_passes(size, self.s)
         self._lag = np.array(self.lags, dtype=_I64)
         # The d ring and the e ring, (2, size, n): a ring row is contiguous.
         # The e ring may hold values below the floor of 4 (see _gain_down).
@@ -102,8 +101,8 @@ class Bank:
         self._acc = np.zeros(n, _I64)  # smoother, v * 2**s0
         self._primed = False
         self._g3 = np.full(n, _G_MAX + 3, _I64)  # gain + 3
-        # Channel's quiet counter after sample i is i - _loud (i counts from 0).
-        self._loud = np.full(n, -1, _I64)
+        self._qn = np.zeros(n, _I64)  # quiet ring passes in a row (capped at nq)
+        self._dropped = np.zeros(n, bool)  # the gain dropped in this ring pass
         self._i = 0  # samples stepped so far
         self._run = np.zeros(n, _I64)
         self._coll = np.zeros(n, bool)
@@ -202,22 +201,16 @@ class Bank:
         T, n = X.shape
         K = len(self.lags)
         s, S = self.s, self.s - 3
-        size = self._size
-        mask = size - 1
+        mask = self._size - 1
         omega = self.omega
         dring, ering = self._ring
         drow, erow = self._rows  # views of the ring rows
-        g3, loud = self._g3, self._loud
+        g3 = self._g3
         Xr, ABr, AEr, ELr = ws.Xr, ws.ABr, ws.AEr, ws.ELr  # views per sample
-        dl, x2, x20, tK = ws.dl, ws.x2, ws.x2[0], ws.tK
-        sq, tq, bad = ws.sq, ws.tq, ws.bad
+        dl, x2, x20, tK, sq = ws.dl, ws.x2, ws.x2[0], ws.tK, ws.sq
         ab_prev = self._ab
         js_of = self._js
         w = self._w
-        i0 = self._i
-        # Nobody's quiet run can exceed the ring before sample `check`
-        # (loud only grows), so the minimum is only looked at from there.
-        check = int(loud.min()) + size + 1
         cs = None
         if omega:
             sin = self._sin
@@ -229,16 +222,15 @@ class Bank:
             SD = S + 4
             p, xl = ws.p, x2[:, :K]
         for t in range(T):
-            i = i0 + t
             w = (w + 1) & mask
+            if not w:  # a new ring pass: quiet passes counted, gains may rise
+                ab_prev = self._pass_end(ab_prev)
             d = drow[w]
             np.left_shift(Xr[t], g3, out=d)  # d_raw << g, or >> -g: g3 = g + 3 >= 0
             np.right_shift(d, 3, out=d)
             np.multiply(d, d, out=sq)
             if sq.max() >= _D_MAX * _D_MAX:  # |d| >= 2**13: gain down
-                ab_prev = self._gain_down(np.flatnonzero(sq >= _D_MAX * _D_MAX), d, sq,
-                                          ab_prev, i)
-                check = min(check, i + size)  # their quiet count restarts
+                ab_prev = self._gain_down(np.flatnonzero(sq >= _D_MAX * _D_MAX), d, ab_prev)
             # Lag products and d * d (ring row w is d itself), then all K + 1
             # leaky accumulators: a += x - (a >> s).
             js = js_of[w]
@@ -255,33 +247,17 @@ class Bank:
             np.right_shift(ab_prev, s, out=tK)
             np.add(ab_prev, x2, out=ab_new)
             ab_new -= tK
-            ae = AEr[t]
-            np.right_shift(ae, 14, out=erow[w])  # e
-            # Quiet while |d| < 2**12 and A_E < 2**27; both are >= 0, so OR them.
-            np.left_shift(sq, 3, out=tq)  # |d| < 2**12  <=>  d*d << 3 < 2**27
-            np.bitwise_or(tq, ae, out=tq)
-            np.greater_equal(tq, _E_QUIET, out=bad)
-            np.copyto(loud, i, where=bad)
-            if i >= check:
-                if loud.min() < i - size:  # quiet > size: gain up, below the top
-                    sel = np.flatnonzero(loud < i - size)
-                    top = g3[sel] >= _G_MAX + 3
-                    if top.any():
-                        loud[sel[top]] = _NEVER  # moot at the top: only a gain
-                        sel = sel[~top]  # drop (which resets the count) leaves it
-                    if len(sel):
-                        self._gain_up(sel, ab_prev, ab_new, dl, cs[t] if omega else None, i)
-                check = int(loud.min()) + size + 1
+            np.right_shift(AEr[t], 14, out=erow[w])  # e
             np.take(ering, js, axis=0, out=ELr[t], mode="wrap")  # E_lag,k and e
             ab_prev = ab_new
         self._w = w
-        self._i = i0 + T
+        self._i += T
         self._t = (self._t + T) & _TICK_MASK
         self._ab = ab_prev.copy()
 
     # Gain rescaling and the collapse state machine live in _batch_state.
     _gain_down = _batch_state.gain_down
-    _gain_up = _batch_state.gain_up
+    _pass_end = _batch_state.pass_end
     _collapse = _batch_state.collapse
 
     # -- read-back ----------------------------------------------------------

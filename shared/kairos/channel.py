@@ -13,16 +13,19 @@ allocates a big int, and step() allocates nothing.  Fixed-point layout:
   p        d * d_lag >> S with S = s - 3, so the accumulators stay < 2**29
   A        leaky accumulators A += p - (A >> s); T = A / 2**s keeps every bit
   e        A_E >> 14 (< 2**15), also kept in a ring: E_lag,k[n] = E[n - L_k]
-  c2       c^2 in Q15, from t*t // e and one more division (no sqrt per step)
+  c2       c^2 in Q15, from t*t // e_lag and one more division (no sqrt)
 
-The gain g (d = d_raw * 2**g) drops by one bit the moment |d| would reach
-2**13 and rises by one bit once d and E stayed small for a whole ring, so
-a rise can never push a stored value out of range.  Both rescale the ring
-and the accumulators (rare, O(ring)).
+The gain g (d = d_raw * 2**g) drops the moment |d| would reach 2**13 and
+rises by one bit once |d| < 2**11 held for the quiet window (whole ring
+passes, at least 256 samples) with A_E < 2**27.  The band between the two is a
+factor of four, so a rise leaves |d| below half the drop level: steady
+noise does not make the gain hunt.  A change rescales the ring and the
+accumulators (rare, O(ring)); kairos._step holds the per-sample loop.
 """
 from array import array
 
-from .fixmath import isqrt, sin_table
+from . import _step
+from .fixmath import isqrt
 
 try:
     from micropython import const
@@ -32,24 +35,26 @@ except ImportError:
         return x
 
 
-Q14 = const(16384)
-_D_MAX = const(8192)  # |d| < 2**13 after the gain, so |d * d_lag| < 2**26
-_D_QUIET = const(4096)  # gain may rise once |d| < 2**12 ...
-_E_QUIET = const(1 << 27)  # ... and A_E < 2**27 held for a whole ring
-_G_MIN = const(-3)  # |d_raw| <= 2**15, and 2**15 >> 3 < 2**13
-_G_MAX = const(12)  # a one-LSB derivative is lifted to 2**12
-_E_FLOOR = const(4)  # smallest e kept: no division by zero, silence -> c = 0
 _C2_MAX = const(32767)
 _TICK_MASK = const(0x3FFFFFFF)  # the tick wraps at 2**30 like ticks_ms
 _MAX_LAG = const(1024)
 _EV_RING = const(16)
 
-# Indices into Channel._out, the state the properties read back.
-_O_C2 = const(0)
-_O_K = const(1)
-_O_TICK = const(2)
+# The gain and bounds, shared with kairos.batch (see kairos._step).
+Q14 = _step.Q14
+_D_MAX = _step.D_MAX
+_D2_QUIET = _step.D2_QUIET
+_E_RISE = _step.E_RISE
+_E_FLOOR = _step.E_FLOOR
+_G_MAX = _step.G_MAX
+_QUIET_MIN = _step.QUIET_MIN
+
+# Indices into Channel._out, the state the read-backs see (kairos._step).
+_O_C2 = _step.O_C2
+_O_K = _step.O_K
+_O_TICK = _step.O_TICK
 _O_COLL = const(3)
-_O_GAIN = const(4)
+_O_GAIN = _step.O_GAIN
 _O_EV_W = const(5)  # events written (mod 2**30)
 _O_EV_R = const(6)  # events read by events()
 
@@ -60,36 +65,14 @@ def _c2q15(t2, el, e, sh):
     c^2 = t2 * 2**(sh - 15) / (e * el).  Quotient and remainder of t2 / el
     are kept apart so the result is exact to one LSB of Q15 (a plain
     t2 // el would round c^2 to 1/e, and sqrt turns that into a step of
-    ~0.02 in c near zero).  All intermediates stay below 2**30.
+    ~0.02 in c near zero).  All intermediates stay below 2**30.  The step
+    loop inlines the same arithmetic.
     """
     q = t2 // el
     if q >= e >> (sh - 15):
         return _C2_MAX  # c >= 1 (Cauchy-Schwarz, up to rounding)
     r = ((t2 - q * el) << 15) // el  # the fraction t2/el - q, in Q15
     return ((q << sh) + (r << (sh - 15))) // e
-
-
-def _rescale(up, ae, dring, ering, are, aim):
-    """Shift everything in units of the gain by one bit of d; return A_E.
-
-    Rare (a gain change) and O(ring), so it may loop over the arrays.
-    """
-    if up:
-        for i in range(len(dring)):
-            dring[i] <<= 1
-            ering[i] <<= 2
-        for k in range(len(are)):
-            are[k] <<= 2
-            aim[k] <<= 2
-        return ae << 2
-    for i in range(len(dring)):
-        dring[i] >>= 1
-        v = ering[i] >> 2
-        ering[i] = v if v > _E_FLOOR else _E_FLOOR
-    for k in range(len(are)):
-        are[k] >>= 2
-        aim[k] >>= 2
-    return ae >> 2
 
 
 def _check(name, value, lo, hi):
@@ -132,6 +115,14 @@ def _config(lags, s, s0, omega, ic, hysteresis, dwell):
     )
 
 
+def ring_size(lags):
+    """The ring length: the power of two >= L_max + 1 (at least 2)."""
+    size = 2
+    while size < lags[-1] + 1:
+        size <<= 1
+    return size
+
+
 class Channel:
     """One channel of the fast tier.  See the module docstring for the layout.
 
@@ -155,199 +146,66 @@ class Channel:
          self.dwell) = _config(lags, s, s0, omega, ic, hysteresis, dwell)
         self.on_event = on_event
         K = len(self.lags)
-        size = 2
-        while size < self.lags[-1] + 1:
-            size <<= 1
+        size = ring_size(self.lags)
         self._size = size
         self._lag = array("h", self.lags)
         self._dring = array("h", bytes(2 * size))
         self._ering = array("h", bytes(2 * size))
         self._coh = array("h", bytes(2 * K))
-        self._are = array("i", bytes(4 * K))
-        self._aim = array("i", bytes(4 * K))
+        # 8 slots whatever K (the loop keeps ω = 0 accumulators in locals)
+        self._are = array("i", bytes(4 * 8))
+        self._aim = array("i", bytes(4 * 8))
         self._evt = array("i", bytes(4 * _EV_RING))  # event ticks
         self._evk = array("b", bytes(_EV_RING))  # event kinds, +1 / -1
         self._out = array("i", bytes(4 * 7))
         self._out[_O_GAIN] = _G_MAX
-        gen = self._loop()
+        gen = _step.loop(self)
         next(gen)  # run to the first yield
-        self.step = gen.send
+        # step = the generator's send: step(u) runs one sample; the
+        # read-backs send _step.FLUSH to have the loop store its locals.
+        self._send = gen.send
+        self.step = gen.send if on_event is None else self._step_cb
 
-    # -- the hot path -------------------------------------------------------
-    def _loop(self):
-        """The per-sample loop, as a generator: step = gen.send.
-
-        Its state is the generator's own locals (the fastest variables on
-        MicroPython, and resuming a generator allocates nothing, unlike a
-        closure over many cells) plus the preallocated arrays.
-        """
-        lags, dring, ering = self.lags, self._dring, self._ering
-        are, aim, out = self._are, self._aim, self._out
-        s, s0, omega = self.s, self.s0, self.omega
-        ic, leave, dwell = self.ic, self.ic - self.hysteresis, self.dwell
-        S = s - 3
-        SD = S + 4  # demodulated path: (d * d_lag >> 10) * cos_Q14 >> SD == p * cos
-        size = self._size
-        mask = size - 1
-        sin = sin_table() if omega else None
-        for i in range(size):
-            ering[i] = _E_FLOOR
-        acc = 0  # smoother state: v * 2**s0
-        primed = False
-        g = _G_MAX
-        ae = 0  # energy accumulator A_E
-        w = 0  # ring write index
-        quiet = 0  # samples with small d and E in a row
-        ph = 0  # demodulation phase, 16-bit binary angle
-        run = 0  # samples at or above I_c in a row
-        coll = False
-        n = -1  # tick of the current sample
-        ev = 0
-        t2 = el2 = 0
-        while True:
-            u = yield ev
-            ev = 0
-            n = (n + 1) & _TICK_MASK
-            out[_O_TICK] = n
-            if u > Q14:
-                u = Q14
-            elif u < -Q14:
-                u = -Q14
-            # Pre-smoothing and derivative: acc = v * 2**s0, so
-            # d = v[n] - v[n-1] keeps s0 extra bits and |d| <= 2**15.
-            if primed:
-                d = u - (acc >> s0)
-                acc += d
-            else:
-                acc = u << s0
-                primed = True
-                d = 0
-            if g >= 0:
-                d <<= g
-            else:
-                d >>= -g
-            while d >= _D_MAX or d <= -_D_MAX:
-                g -= 1
-                d >>= 1
-                ae = _rescale(False, ae, dring, ering, are, aim)
-                quiet = 0
-                out[_O_GAIN] = g
-            w = (w + 1) & mask
-            dring[w] = d
-            ae += ((d * d) >> S) - (ae >> s)
-            e = ae >> 14
-            if e < _E_FLOOR:
-                e = _E_FLOOR
-            ering[w] = e
-            if d < _D_QUIET and d > -_D_QUIET and ae < _E_QUIET:
-                quiet += 1
-                if quiet > size and g < _G_MAX:
-                    g += 1
-                    ae = _rescale(True, ae, dring, ering, are, aim)
-                    quiet = 0
-                    out[_O_GAIN] = g
-                    e = ering[w]
-            else:
-                quiet = 0
-            # Per lag: y = |t|^2 // e_lag = c^2 * e.  e is common to all lags,
-            # so the largest y is the dominant lag; only it becomes c^2.  A
-            # longer lag must beat the best so far by 1/64 of c^2: ties
-            # within the fixed-point noise go to the shortest lag.
-            bar = -1
-            kb = 0
-            if sin is None:
-                k = 0
-                for L in lags:  # a tuple walk is cheaper than range + index
-                    j = (w - L) & mask
-                    a = are[k]
-                    a += ((d * dring[j]) >> S) - (a >> s)
-                    are[k] = a
-                    a >>= 14  # |t| < 2**15, t*t < 2**30
-                    a *= a
-                    el = ering[j]
-                    y = a // el
-                    if y > bar:
-                        kb = k
-                        t2 = a
-                        el2 = el
-                        bar = y + (y >> 6)
-                    k += 1
-                c2 = _c2q15(t2, el2, e, 15)
-            else:
-                i = ph >> 6
-                co = sin[i + 256]
-                si = sin[i]
-                ph = (ph + omega) & 0xFFFF
-                k = 0
-                for L in lags:
-                    j = (w - L) & mask
-                    p = (d * dring[j]) >> 10  # |p| < 2**16, so |p * cos| < 2**30
-                    a = are[k]
-                    a += ((p * co) >> SD) - (a >> s)
-                    are[k] = a
-                    b = aim[k]
-                    b += ((p * si) >> SD) - (b >> s)
-                    aim[k] = b
-                    a >>= 15  # halves keep |T|^2 = a*a + b*b below 2**30
-                    b >>= 15
-                    a = a * a + b * b
-                    el = ering[j]
-                    y = a // el  # c^2 * e / 4
-                    if y > bar:
-                        kb = k
-                        t2 = a
-                        el2 = el
-                        bar = y + (y >> 6)
-                    k += 1
-                c2 = _c2q15(t2, el2, e, 17)
-            out[_O_C2] = c2
-            out[_O_K] = kb
-            # Collapse: enter after `dwell` samples at c*^2 >= I_c, leave
-            # below I_c - h.
-            if coll:
-                if c2 < leave:
-                    coll = False
-                    ev = self._event(n, -1)
-            elif c2 >= ic:
-                run += 1
-                if run >= dwell:
-                    run = 0
-                    coll = True
-                    ev = self._event(n, 1)
-            else:
-                run = 0
+    def _step_cb(self, u):
+        ev = self._send(u)
+        if ev:
+            self.on_event(self.tick, ev > 0)
+        return ev
 
     def _event(self, tick, kind):
+        """Record a transition in the event ring (called by the loop)."""
         out = self._out
         i = out[_O_EV_W]
         self._evt[i & (_EV_RING - 1)] = tick
         self._evk[i & (_EV_RING - 1)] = kind
         out[_O_EV_W] = (i + 1) & _TICK_MASK
         out[_O_COLL] = 1 if kind > 0 else 0
-        if self.on_event is not None:
-            self.on_event(tick, kind > 0)
         return kind
 
     # -- read-back (not on the hot path) ------------------------------------
+    def _state(self):
+        self._send(_step.FLUSH)
+        return self._out
+
     @property
     def c2(self):
         """c*^2 of the dominant lag, Q15."""
-        return self._out[_O_C2]
+        return self._state()[_O_C2]
 
     @property
     def c(self):
         """Coherence of the dominant lag, Q15 (0..32767)."""
-        return isqrt(self._out[_O_C2] << 15)
+        return isqrt(self._state()[_O_C2] << 15)
 
     @property
     def k(self):
         """Index of the dominant lag (the shortest on ties of c^2)."""
-        return self._out[_O_K]
+        return self._state()[_O_K]
 
     @property
     def tau(self):
         """The dominant lag in samples."""
-        return self.lags[self._out[_O_K]]
+        return self.lags[self._state()[_O_K]]
 
     def _c2_of(self, k, e, w):
         """c^2 of lag k in Q15, from the stored state, exactly as step() does."""
@@ -370,19 +228,19 @@ class Channel:
         return coh
 
     def _w(self):
-        # step() advances the ring index once per sample from 0, so it is
-        # the tick + 1 modulo the (power of two) ring size, across wraps too.
-        return (self._out[_O_TICK] + 1) & (self._size - 1)
+        # The ring index of the last write: the tick + 1 modulo the (power of
+        # two) ring size, across wraps too.
+        return (self._state()[_O_TICK] + 1) & (self._size - 1)
 
     @property
     def t_re(self):
         """Re T of the dominant lag, in the units of e (A >> 14)."""
-        return self._are[self._out[_O_K]] >> 14
+        return self._are[self._state()[_O_K]] >> 14
 
     @property
     def t_im(self):
         """Im T of the dominant lag (0 unless omega is set)."""
-        return self._aim[self._out[_O_K]] >> 14
+        return self._aim[self._state()[_O_K]] >> 14
 
     @property
     def e(self):
@@ -392,12 +250,12 @@ class Channel:
     @property
     def gain(self):
         """Block-floating-point gain: d = d_raw * 2**gain."""
-        return self._out[_O_GAIN]
+        return self._state()[_O_GAIN]
 
     @property
     def tick(self):
         """Tick of the last sample (wraps at 2**30)."""
-        return self._out[_O_TICK]
+        return self._state()[_O_TICK]
 
     @property
     def collapsed(self):
