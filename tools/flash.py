@@ -59,9 +59,9 @@ def flash(a):
             mpremote(port, "exec", erase_script())
         if files:
             _write(port, files, skipped)
-        else:
+            _verify(port, plan)
+        else:  # the probe's hashes just now are the verification
             say(f"all {skipped} files unchanged")
-        _verify(port, plan)
         say(f"verified {len(plan)} files by SHA-256 ({time.monotonic() - t0:.1f} s)")
     if a.no_watch:
         say("not reset (--no-watch): the board is at its REPL")
