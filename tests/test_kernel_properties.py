@@ -75,7 +75,7 @@ def test_integrator_time_constant_is_2_to_the_s(s):
     for i in range(n):
         ch.step(-16000 + slope * i)
         es.append(ch.e)
-        ts.append(ch._are[1] >> 14)
+        ts.append(ch._are[1] >> 14)  # ch.e just stored the loop's state
     for series, start in ((np.array(es, float), 1), (np.array(ts, float), 1 + lags[1])):
         level = series[-1] * (1 - math.exp(-1))
         i = int(np.argmax(series >= level))  # first sample past 1 - 1/e
@@ -163,10 +163,11 @@ def test_saturating_inputs_stay_in_bounds(u):
 
 def assert_state_in_bounds(ch):
     lim = 1 << 30
+    assert 0 <= ch.c2 <= 32767  # a read-back: the loop stores its locals in the arrays
     for arr in (ch._dring, ch._ering, ch._are, ch._aim):
         assert all(-lim < v < lim for v in arr)
     assert all(abs(v) < 8192 for v in ch._dring)
-    gen = ch.step.__self__
+    gen = ch._send.__self__  # the loop's own locals (kairos._step.loop)
     for name, v in gen.gi_frame.f_locals.items():
         if isinstance(v, int) and not isinstance(v, bool):
             assert -lim < v < lim, name
