@@ -468,9 +468,10 @@ def test_packets_split_across_recv_calls():
     c = MQTTClient("split", "127.0.0.1", srv.port, user="u", password=b"pw", keepalive=30)
     c.on_message = lambda t, p: got.append((t, p))
     assert c.connect(will=("w", "gone", 0, False), timeout_ms=3000) is True
-    assert until(lambda: len(got) == 1, step=c.poll)
+    # ~415 bytes one per send(): seconds under load, so a generous bound.
+    assert until(lambda: len(got) == 1, timeout=60, step=c.poll)
     assert got[0] == (b"bo/split", payload)
-    assert until(lambda: len(got) == 3, step=c.poll)
+    assert until(lambda: len(got) == 3, timeout=60, step=c.poll)
     assert got[1:] == [(b"a", b"1"), (b"b", b"2")]
     c.disconnect()
     srv.join()

@@ -85,7 +85,9 @@ def test_reports_survive_a_broker_restart(tmp_path):
     hub = proc = None
     try:
         hub = Hub(broker)
-        proc = start_node(tmp_path, broker, samples=1000)
+        # Room for the outage (10 reports a second, 10x a normal node, plus
+        # events): nothing may be lost while the ring has room.
+        proc = start_node(tmp_path, broker, samples=1000, node={"spool": {"slots": 128}})
         assert hub.wait(lambda: len(hub.of("report")) >= 15)
         broker.stop()
         time.sleep(2.0)  # ~20 reports are made while the broker is gone
