@@ -14,15 +14,15 @@ export function makeNet(nap, bridge, python, map = '') {
   const routes = new Map(map.split(',').filter(Boolean).map((r) => r.split('=')));
   let next = 1;
 
+  const scratch = Buffer.alloc(65536); // polled often: no allocation per empty read
   function read(c) {                 // whatever the pipe has, into c.rx
     if (c.eof) return;
-    const buf = Buffer.alloc(65536);
     let n = 0;
-    try { n = fs.readSync(c.out, buf, 0, buf.length, null); } catch (e) {
+    try { n = fs.readSync(c.out, scratch, 0, scratch.length, null); } catch (e) {
       if (e.code === 'EAGAIN') return;
       c.eof = true; return;
     }
-    if (n === 0) c.eof = true; else c.rx = Buffer.concat([c.rx, buf.subarray(0, n)]);
+    if (n === 0) c.eof = true; else c.rx = Buffer.concat([c.rx, scratch.subarray(0, n)]);
   }
 
   function open(host, port, timeoutMs) {
