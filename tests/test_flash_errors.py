@@ -142,3 +142,11 @@ def test_becomingone_flash_errors_say_becomingone(capsys):
                   "(`mpremote connect list`)\n"
     assert cli.main(["flash", "--board", "nope", "--node-id", "x"]) == 1
     assert capsys.readouterr().err.startswith("becomingone: config: board: unknown board 'nope'")
+
+
+def test_a_board_that_hangs_during_the_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("BECOMINGONE_FLASH_STALL", "3")
+    with VBoard(fs=tmp_path / "fs", hang_writes="node/app.mpy") as vb:
+        rc, out, err, _ = flash(vb.port, "--no-watch")
+        line = one_line_error(rc, out, err, f"{vb.port} stopped answering while copying")
+        assert "nothing for 3 s" in line and "[" in out and "/lib/node/app.mpy" in out

@@ -9,7 +9,8 @@ DIR (loaded at start, mirrored back whenever the board goes idle); --quota
 makes the flash that small (--quota-hidden: os.statvfs doesn't say so);
 --bitrot SUFFIX flips a bit in every write to a file ending in SUFFIX (a
 worn flash); --fail-writes SUFFIX:N fails the first N writes to such files
-(a flaky link); --mp-version X.Y.Z makes the board claim that MicroPython;
+(a flaky link); --hang-writes SUFFIX hangs the board on such a write;
+--mp-version X.Y.Z makes the board claim that MicroPython;
 --net-map A:P=B:Q sends the board's TCP connections to A:P to B:Q (the
 board has TCP client sockets, no Wi-Fi).
 Tests use VBoard as a context manager.
@@ -40,9 +41,10 @@ class VBoard:
     """One virtual board.  `port` is the path to open; stop() ends it."""
 
     def __init__(self, fs=None, quota=0, bitrot=None, link=None, heap=None, quota_hidden=False,
-                 fail_writes=None, mp_version=None, net_map=None):
+                 fail_writes=None, mp_version=None, net_map=None, hang_writes=None):
         self.fs, self.quota, self.bitrot, self.link, self.heap = fs, quota, bitrot, link, heap
         self.quota_hidden, self.fail_writes, self.mp_version = quota_hidden, fail_writes, mp_version
+        self.hang_writes = hang_writes
         self.net_map = net_map or {}  # {"host:port": "host:port"} for the board's connections
         self.proc = None
         self.port = None
@@ -61,6 +63,7 @@ class VBoard:
         for flag, value in (("--fs", self.fs), ("--quota", self.quota),
                             ("--bitrot", self.bitrot), ("--heap", self.heap),
                             ("--fail-writes", self.fail_writes),
+                            ("--hang-writes", self.hang_writes),
                             ("--mp-version", self.mp_version),
                             ("--net-map", ",".join(f"{a}={b}" for a, b in self.net_map.items()))):
             if value:
@@ -134,6 +137,8 @@ def main(argv=None):
     p.add_argument("--bitrot", help="flip a bit in every write to files ending in this")
     p.add_argument("--fail-writes", metavar="SUFFIX:N",
                    help="the first N writes to files ending in SUFFIX fail (EIO)")
+    p.add_argument("--hang-writes", metavar="SUFFIX",
+                   help="the board hangs for good on a write to a file ending in this")
     p.add_argument("--mp-version", metavar="X.Y.Z", help="claim this MicroPython version")
     p.add_argument("--net-map", metavar="HOST:PORT=HOST:PORT", action="append", default=[],
                    help="the board's TCP connections to the first go to the second")
@@ -145,6 +150,7 @@ def main(argv=None):
         return 1
     vb = VBoard(fs=a.fs, quota=a.quota, bitrot=a.bitrot, link=a.link, heap=a.heap,
                 quota_hidden=a.quota_hidden, fail_writes=a.fail_writes, mp_version=a.mp_version,
+                hang_writes=a.hang_writes,
                 net_map=dict(m.split("=", 1) for m in a.net_map if "=" in m))
     try:
         vb.start()

@@ -8,12 +8,18 @@ copy() tries three ways, each only for the files still missing:
      (base64), so a link that loses long transfers still gets them across.
 A full filesystem stops at once (retrying can't help)."""
 import binascii
+import os
 import subprocess
+import threading
+import time
 
 from . import MPREMOTE, OURS, FlashError, last_line, say
 from .device import mpremote_error
 
 CHUNK = 128
+# Seconds without a line of output from mpremote: the board hangs (tests
+# shorten it through the environment).
+STALL = float(os.environ.get("BECOMINGONE_FLASH_STALL", "60"))
 WAYS = ("", "one file per mpremote call", f"{CHUNK}-byte chunks")
 
 
@@ -41,13 +47,31 @@ def _chunk_args(remote, local):
 
 
 def _run(port, args, on_line):
+    """One mpremote call, its output line by line; killed when it makes no
+    progress (no line) for STALL seconds."""
     proc = subprocess.Popen([*MPREMOTE, "connect", port, *args], text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = []
+    out, seen, stalled = [], [time.monotonic()], threading.Event()
+
+    def guard():
+        while proc.poll() is None:
+            if time.monotonic() - seen[0] > STALL:
+                stalled.set()
+                proc.kill()
+                return
+            time.sleep(0.5)
+
+    threading.Thread(target=guard, daemon=True).start()
     for line in proc.stdout:
+        seen[0] = time.monotonic()
         out.append(line)
         on_line(line)
-    return proc.wait(), "".join(out)
+    rc = proc.wait()
+    proc.stdout.close()
+    if stalled.is_set():
+        raise FlashError(f"{port} stopped answering while copying (nothing for {STALL:.0f} s): "
+                         "unplug and replug the board, then retry")
+    return rc, "".join(out)
 
 
 def copy(port, files, done=0, total=None):

@@ -3,7 +3,7 @@
 //
 //   node tools/vboard/vboard.mjs --fd N [--fs DIR] [--quota BYTES [--quota-hidden]]
 //       [--bitrot SUFFIX] [--fail-writes SUFFIX:N] [--mp-version X.Y.Z] [--heap BYTES]
-//       [--net-map HOST:PORT=HOST:PORT,...]
+//       [--net-map HOST:PORT=HOST:PORT,...] [--hang-writes SUFFIX]
 //
 // fd N is the master side of a pseudo-terminal (tools/vboard.py opens it and
 // hands out the slave path).  Everything here is synchronous: the interpreter
@@ -23,7 +23,8 @@
 //    reports it, unless --quota-hidden: a free count that is too hopeful);
 //    --bitrot flips a bit of every write to paths ending in SUFFIX (a worn
 //    flash, for verification tests); --fail-writes SUFFIX:N fails the first
-//    N writes to such paths with EIO (a flaky link, for the copy retries).
+//    N writes to such paths with EIO (a flaky link, for the copy retries);
+//    --hang-writes SUFFIX hangs the board for good on such a write.
 //  - --mp-version X.Y.Z: sys.implementation.version claims that release
 //    (an old board, for the version check).
 //  - Network: `socket` (TCP clients, vb_socket.py) through netbridge.py
@@ -208,6 +209,9 @@ function patchFs() {
     const pos = position ?? stream.position;
     const grow = Math.max(0, pos + length - (stream.node.usedBytes || 0));
     if (opts.quota && grow && usage() + grow > opts.quota) throw new FS.ErrnoError(51); // ENOSPC
+    if (opts['hang-writes'] && stream.path.endsWith(opts['hang-writes'])) {
+      for (;;) { nap(200); if (process.ppid !== PARENT) process.exit(0); } // a board that hangs
+    }
     if (failing && stream.path.endsWith(failing[0]) && failing[1] > 0) {
       failing[1]--;
       throw new FS.ErrnoError(29); // EIO: a flaky flash (or cable) loses this write
