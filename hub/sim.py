@@ -40,7 +40,10 @@ class SimMesh(Transport):
         rng = np.random.default_rng(seed)
         self._rng = rng
         self.names = [f"sim-{i:04d}" for i in range(n)]
-        self._boot = rng.integers(1, _M30, n)
+        # A new boot id per run (the start time mixed in), as a real node's:
+        # a hub that restarts on the same store must not take a new run's
+        # frames for the old run's (its dedup is seeded from the store).
+        self._boot = (rng.integers(1, _M30, n) + int(clock() * 1000)) % _M30 + 1
         self._seq = np.zeros(n, np.int64)
         self._offset_ms = rng.integers(0, 1 << 29, n)  # each node's own clock
         self._rhythm = rng.choice([8, 16], n)  # samples per cycle: lags 8 and 16 see it

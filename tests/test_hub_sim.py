@@ -156,3 +156,22 @@ def test_collapse_events_carry_c_at_the_transition(tmp_path):
     assert len(got) >= 8 and any(not on for _, on, _ in got)
     assert sorted(got) == sorted((n, bool(on), c) for n, on, c in want)
     hub.store.close()
+
+
+def test_a_sim_mesh_restarted_on_the_same_store_is_new_frames(tmp_path):
+    hub, sim, clock = make_hub(tmp_path, n=3)
+    hub.process([(sim._hello(i), "sim", clock.t, None) for i in range(sim.n)])
+    step(hub, sim, clock, 1.0)
+    hub.store.close()
+    clock.t += 60  # the next run, a minute later: new boot ids, seqs from 0
+    hub2 = Hub(hub.cfg, hub.log, clock=clock)
+    sim2 = SimMesh(3, hub2.sink, hub2.log.line, seed=3, clock=clock)
+    try:
+        assert set(sim2._boot.tolist()).isdisjoint(sim._boot.tolist())
+        hub2.process([(sim2._hello(i), "sim", clock.t, None) for i in range(sim2.n)])
+        step(hub2, sim2, clock, 1.0)
+        info = hub2.registry.nodes["sim-0000"]
+        assert info.duplicates == 0 and info.replays == 0 and info.reboots == 1
+        assert len(hub2.store.reports("sim-0000", 0)) == 20
+    finally:
+        hub2.store.close()
