@@ -94,7 +94,7 @@ class Inputs(Transport):
         import time
 
         self._clock = clock or time.time
-        self.boot = int(self._clock()) & _M30
+        self.boot = int(self._clock() * 1000) & _M30  # new per run: a restart is a new boot
         self.inputs: dict[str, _Virtual] = {}
         for i, spec in enumerate(specs):
             v = _Virtual(i, spec)
