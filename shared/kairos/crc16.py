@@ -35,10 +35,15 @@ def _table():
     return _TABLE
 
 
-def crc16(data, crc=INIT):
-    """CRC of data (bytes, bytearray or memoryview); pass a previous result
-    as crc to continue over a second buffer."""
+def crc16(data, crc=INIT, start=0, end=None):
+    """CRC of data[start:end] (bytes, bytearray or memoryview) without
+    slicing it (a slice would be a heap object); pass a previous result as
+    crc to continue over a second buffer."""
     t = _table()
-    for b in data:
-        crc = ((crc << 8) & 0xFFFF) ^ t[(crc >> 8) ^ b]
+    if start == 0 and end is None:
+        for b in data:
+            crc = ((crc << 8) & 0xFFFF) ^ t[(crc >> 8) ^ b]
+        return crc
+    for i in range(start, len(data) if end is None else end):
+        crc = ((crc << 8) & 0xFFFF) ^ t[(crc >> 8) ^ data[i]]
     return crc

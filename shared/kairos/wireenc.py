@@ -92,7 +92,7 @@ def encode_into(msg, buf, line=False):
         buf[i] = 125  # "}"
         i += 1
         if line:
-            c = crc16(memoryview(buf)[start:i])
+            c = crc16(buf, start=start, end=i)
             buf[i] = 32
             for j in range(4):
                 d = (c >> (12 - 4 * j)) & 15
