@@ -92,16 +92,18 @@ class Registry:
                 self.reject(source, reason, node if isinstance(node, str) else None)
                 return False
             info = self._node(msg["node"], source)
-            before = dict(self.dedup.counts)
+            counts = self.dedup.counts  # (read key by key: this is the per-frame path)
+            gap0, late0, replay0 = (counts.get(wire.GAP, 0), counts.get(wire.LATE, 0),
+                                    counts.get(wire.REPLAY, 0))
             new = self.dedup.accept(msg)
-            delta = {k: v - before.get(k, 0) for k, v in self.dedup.counts.items()
-                     if v != before.get(k, 0)}
-            # A late frame (inside the dedup window) fills a gap counted when
-            # the seqs jumped over it: gaps are the seqs still missing.
-            info.late += delta.get(wire.LATE, 0)
-            info.gaps = max(0, info.gaps + delta.get(wire.GAP, 0) - delta.get(wire.LATE, 0))
+            gap, late = counts.get(wire.GAP, 0) - gap0, counts.get(wire.LATE, 0) - late0
+            if gap or late:
+                # A late frame (inside the dedup window) fills a gap counted
+                # when the seqs jumped over it: gaps are the seqs still missing.
+                info.late += late
+                info.gaps = max(0, info.gaps + gap - late)
             if not new:
-                if delta.get(wire.REPLAY):
+                if counts.get(wire.REPLAY, 0) != replay0:
                     info.replays += 1
                     _bump(info.rejects, wire.REPLAY)
                 else:
