@@ -113,7 +113,11 @@ class Inputs(Transport):
             self._subscribe(topics)
 
     def _subscribe(self, topics: dict[str, _Virtual]) -> None:
-        import paho.mqtt.client as mqtt
+        try:
+            import paho.mqtt.client as mqtt
+        except ImportError:
+            self.log("input: paho-mqtt is not installed; inputs take numbers by POST only")
+            return
 
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="becomingone-inputs")
         c.on_connect = lambda cl, u, f, rc, p: [cl.subscribe(t, qos=1) for t in topics]

@@ -178,6 +178,9 @@ min_interval = 0.2
 action = "mqtt"
 [rules.with]
 topic = "x/state"
+[[inputs]]
+name = "door"
+mqtt_topic = "house/door"
 """)
     code = ("import sys; sys.modules['paho'] = None; sys.modules['paho.mqtt'] = None; "
             "sys.modules['paho.mqtt.client'] = None; from hub.cli import main; "
@@ -188,6 +191,7 @@ topic = "x/state"
     assert r.returncode == 0, out
     assert "Traceback" not in out and "AttributeError" not in out, out
     assert "mqtt: paho-mqtt is not installed" in out, out
+    assert "input: paho-mqtt is not installed; inputs take numbers by POST only" in out, out
 
 
 def test_a_store_without_saved_nodes_still_seeds_the_dedup(tmp_path):
