@@ -89,6 +89,7 @@ class Node:
         self.unattended = False
         self._arm_due = False
         self._reboot = False
+        self._rep = None  # the report dict, reused (see report())
 
     # -- frames --------------------------------------------------------------
     def frame(self, t):
@@ -117,17 +118,34 @@ class Node:
         return m
 
     def report(self):
-        m = self.frame("report")
+        """The report frame.  One dict and its rows, refilled every time (the
+        link encodes it at once): a report allocates next to nothing."""
+        m = self._rep
+        if m is None or len(m["ch"]) != len(self.chans):
+            m = self._rep = self.frame("report")
+            m["ch"] = [[0] * 7 for _ in self.chans]
+        else:
+            seq = self.seq
+            self.seq = (seq + 1) & MASK
+            m["seq"] = seq
+            m["tick"] = self.clock.ms()
         m["n"] = self.n
         sp = self.link.spool
         m["drop"] = sp.dropped + sp.oversize  # every frame the spool lost
         m["miss"] = self.missed
-        rows = []
+        rows = m["ch"]
+        i = 0
         for c in self.chans:
             k = c.kernel
-            rows.append([c.mean >> _MEAN_S, k.e, k.k, k.c, k.t_re, k.t_im,
-                         1 if k.collapsed else 0])
-        m["ch"] = rows
+            r = rows[i]
+            r[0] = c.mean >> _MEAN_S
+            r[1] = k.e
+            r[2] = k.k
+            r[3] = k.c
+            r[4] = k.t_re
+            r[5] = k.t_im
+            r[6] = 1 if k.collapsed else 0
+            i += 1
         return m
 
     def event(self, i, entered):

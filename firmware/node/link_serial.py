@@ -20,7 +20,7 @@ class SerialLink(Link):
 
     def __init__(self, cfg, node, clock, rand, say=print):
         Link.__init__(self, cfg, node, clock, rand, say)
-        self._dec = wire.LineDecoder()
+        self._dec = wire.LineDecoder(2048)  # commands are < 2 kB; bounds what garbage costs
         self.rejects = self._dec.counts
         ser = cfg.get("serial", {})
         self._port = ser.get("port")
