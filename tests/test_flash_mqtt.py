@@ -85,6 +85,17 @@ def test_a_node_that_cannot_reach_the_broker_says_why(tmp_path):
         assert "ECONNREFUSED" in line and f"becomingone console {vb.port}" in line
 
 
+def test_no_hello_on_the_broker_in_time(tmp_path, mosquitto):  # noqa: F811
+    """This machine reaches the broker, the board doesn't (--net-map to a
+    closed port): the tool waits on the broker, then says what the node said."""
+    closed = free_port()
+    with VBoard(fs=tmp_path / "fs",
+                net_map={f"127.0.0.1:{mosquitto.port}": f"127.0.0.1:{closed}"}) as vb:
+        rc, out, err, _ = mqtt_flash(vb.port, mosquitto.port, "--watch-timeout", "5")
+        line = one_line_error(rc, out, err, "flashed, but no hello from vb-1 on MQTT in 5 s")
+        assert "the board said: link mqtt down (cannot connect" in line, line
+
+
 def test_a_crash_on_boot_is_reported_with_its_exception(tmp_path):
     # The vboard has no `bluetooth`: a BLE node crashes on boot, and the
     # firmware restarts it every 5 s.  The tool resets, reads the console
