@@ -60,8 +60,9 @@ def dominant(bank, T, ws):
     np.maximum(EL, _E_FLOOR, out=ELf)
     np.divide(t2, ELf[:, :K], out=y)
     np.floor(y, out=y)
-    np.multiply(y, 65.0 / 64, out=yb)  # y + (y >> 6) == floor(y * 65 / 64)
-    np.floor(yb, out=yb)  # bar if lag k were the best
+    # bar if lag k were the best: y + (y >> 6) == floor(y * 65 / 64), and an
+    # integer y' beats floor(b) exactly when it beats b, so no floor here
+    np.multiply(y, 65.0 / 64, out=yb)
     E = ELf[:, K]
     bar, KB, kt, upd, bt = ws.bar[:T], ws.KB[:T], ws.kt[:T], ws.upd[:T], ws.r[:T]
     bar[:] = yb[:, 0]
@@ -110,6 +111,7 @@ class Workspace:
 
     def __init__(self, T, K, n, demod):
         self.X = np.empty((T, n), _I64)
+        self.D = np.empty((T, n), _I64)
         R = 2 if demod else 1
         self.AB = np.empty((T, R, K + 1, n), _I64)
         self.EL = np.empty((T, K + 1, n), _I64)
@@ -131,7 +133,7 @@ class Workspace:
         self.kt = np.empty((T, n), _I64)
         self.ix = np.empty((T, n), _I64)
         self.upd = np.empty((T, n), bool)
-        self.Xr, self.ABr, self.ELr = list(self.X), list(self.AB), list(self.EL)
+        self.ABr, self.ELr = list(self.AB), list(self.EL)
         self.AEr = [a[0, K] for a in self.AB]  # A_E after each sample
         tt = np.arange(T, dtype=_I64)[:, None]
         self.base = tt * (K * n) + np.arange(n, dtype=_I64)  # flat index of (t, 0, c)

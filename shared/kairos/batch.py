@@ -205,8 +205,7 @@ class Bank:
         omega = self.omega
         dring, ering = self._ring
         drow, erow = self._rows  # views of the ring rows
-        g3 = self._g3
-        Xr, ABr, AEr, ELr = ws.Xr, ws.ABr, ws.AEr, ws.ELr  # views per sample
+        ABr, AEr, ELr = ws.ABr, ws.AEr, ws.ELr  # views per sample
         dl, x2, x20, tK, sq = ws.dl, ws.x2, ws.x2[0], ws.tK, ws.sq
         ab_prev = self._ab
         js_of = self._js
@@ -221,16 +220,26 @@ class Bank:
             self._ph = int((self._ph + omega * T) & 0xFFFF)
             SD = S + 4
             p, xl = ws.p, x2[:, :K]
+        # d for the whole chunk at the gains it starts with (recomputed from
+        # a sample on whenever a gain changes); while no |d| in it reaches
+        # 2**13, no sample needs the drop test.
+        D = ws.D[:T]
+        safe = self._gained(X, D, 0)
         for t in range(T):
             w = (w + 1) & mask
             if not w:  # a new ring pass: quiet passes counted, gains may rise
-                ab_prev = self._pass_end(ab_prev)
+                ab_new = self._pass_end(ab_prev)
+                if ab_new is not ab_prev:
+                    ab_prev = ab_new
+                    safe = self._gained(X, D, t)
             d = drow[w]
-            np.left_shift(Xr[t], g3, out=d)  # d_raw << g, or >> -g: g3 = g + 3 >= 0
-            np.right_shift(d, 3, out=d)
-            np.multiply(d, d, out=sq)
-            if sq.max() >= _D_MAX * _D_MAX:  # |d| >= 2**13: gain down
-                ab_prev = self._gain_down(np.flatnonzero(sq >= _D_MAX * _D_MAX), d, ab_prev)
+            np.copyto(d, D[t])  # d_raw << g, or >> -g
+            if not safe:
+                np.multiply(d, d, out=sq)
+                if sq.max() >= _D_MAX * _D_MAX:  # |d| >= 2**13: gain down
+                    sel = np.flatnonzero(sq >= _D_MAX * _D_MAX)
+                    ab_prev = self._gain_down(sel, d, ab_prev)
+                    safe = self._gained(X, D, t + 1)
             # Lag products and d * d (ring row w is d itself), then all K + 1
             # leaky accumulators: a += x - (a >> s).
             js = js_of[w]
@@ -254,6 +263,16 @@ class Bank:
         self._i += T
         self._t = (self._t + T) & _TICK_MASK
         self._ab = ab_prev.copy()
+
+    def _gained(self, X, D, t0):
+        """D[t0:] = d at the current gains, d = (d_raw << (g + 3)) >> 3;
+        True if every |d| there is below 2**13 (no gain drop to look for)."""
+        if t0 >= len(X):
+            return True
+        Dt = D[t0:]
+        np.left_shift(X[t0:], self._g3, out=Dt)
+        np.right_shift(Dt, 3, out=Dt)
+        return Dt.max() < _D_MAX and Dt.min() > -_D_MAX
 
     # Gain rescaling and the collapse state machine live in _batch_state.
     _gain_down = _batch_state.gain_down
