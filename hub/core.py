@@ -31,6 +31,7 @@ from .witness import Witness
 
 _M30 = (1 << 30) - 1
 _BATCH = 5000  # frames per store transaction at most
+QUEUE_MAX = 200000  # frames queued for the core before the transports wait
 _LINGER = 0.010  # s a batch may wait for more frames of a busy stream ...
 _GAP = 0.002  # ... as long as the next comes within this
 FAILED = "failed"  # reject reason: a valid frame the hub failed to process (a hub bug)
@@ -66,7 +67,7 @@ class Hub:
         self.counters = {"frames": 0, "stored": 0, "acked": 0, "ticks": 0}
         self.mesh_state: Any = None
         self.witness_state: Any = None
-        self._q: queue.Queue = queue.Queue(maxsize=200000)
+        self._q: queue.SimpleQueue = queue.SimpleQueue()  # (C: cheap per frame)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._boot = int(clock() * 1000) & _M30
@@ -84,7 +85,10 @@ class Hub:
 
     def sink(self, msg: dict, source: str, t_rx: float, ack: Callable[[], None] | None) -> None:
         """Called by the transports' threads; blocks only if the hub is
-        200,000 frames behind (back-pressure instead of loss)."""
+        QUEUE_MAX frames behind (back-pressure instead of loss)."""
+        while (self._q.qsize() >= QUEUE_MAX and self._thread is not None  # full, and the
+               and self._thread.is_alive() and not self._stop.is_set()):  # core running
+            time.sleep(0.005)
         self._q.put((msg, source, t_rx, ack))
 
     def start(self) -> None:
@@ -389,5 +393,4 @@ class Hub:
 
     def _sound_dir(self):
         from pathlib import Path
-
         return Path(self.cfg["hub"]["sound_dir"])

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from rigs import wait_for
 
 from hub import config
 from hub.core import FAILED, Hub
@@ -206,3 +207,29 @@ def test_a_store_without_saved_nodes_still_seeds_the_dedup(tmp_path):
         assert info.duplicates == 6 and info.frames == {"report": 1} and info.hello is None
     finally:
         hub2.store.close()
+
+
+def test_a_full_queue_holds_the_transport_back_instead_of_losing(tmp_path, monkeypatch):
+    import threading
+
+    from hub import core
+
+    monkeypatch.setattr(core, "QUEUE_MAX", 5)
+    hub = make(tmp_path)
+    hub.start()
+    done = threading.Event()
+    try:
+        with hub.store._lock:  # the core gets stuck at its next store access ...
+            def transport():
+                hub.sink(hello(0), "mqtt", hub.clock(), None)
+                for s in range(1, 21):
+                    hub.sink(report(s), "mqtt", hub.clock(), None)
+                done.set()
+
+            threading.Thread(target=transport, daemon=True).start()
+            assert wait_for(lambda: hub._q.qsize() >= 5, 5)
+            assert not done.wait(0.3) and hub._q.qsize() <= 5  # ... so the transport waits
+        assert done.wait(10)  # the store is free again: it goes on
+        assert wait_for(lambda: len(hub.store.reports("n1", 0)) == 20, 10)
+    finally:
+        hub.stop()
