@@ -484,28 +484,34 @@ def test_packets_split_across_recv_calls():
     assert connect.endswith(b"\x00\x05split\x00\x01w\x00\x04gone\x00\x01u\x00\x02pw")
 
 
-def test_oversized_packet_is_an_error():
+def test_oversized_packets_are_skipped_acked_and_counted():
+    # Bigger than the 2 kB receive buffer: a QoS 1 one (PUBACKed, or the
+    # broker would redeliver it forever) and a QoS 0 one, each followed by a
+    # good packet in the same write.  The client stays connected.
+    seen = {}
+
     def script(srv, conn):
         srv.read_packet(conn)
         conn.sendall(b"\x20\x02\x00\x00")
-        conn.sendall(publish_packet(b"t", bytes(5000)))
-        time.sleep(0.3)
+        conn.sendall(publish_packet(b"big", bytes(5000), qos=1, pid=7)
+                     + publish_packet(b"ok", b"1", qos=1, pid=8))
+        seen["acks"] = [srv.read_packet(conn), srv.read_packet(conn)]
+        conn.sendall(publish_packet(b"big0", bytes(range(256)) * 12)
+                     + publish_packet(b"ok", b"2"))
+        seen["tail"] = srv.read_packet(conn)
 
     srv = RawServer(script)
     c = MQTTClient("big", "127.0.0.1", srv.port)
+    got = []
+    c.on_message = lambda t, p: got.append((t, p))
     c.connect()
-    err = []
-
-    def step():
-        try:
-            c.poll()
-        except MQTTError as e:
-            err.append(e)
-
-    assert until(lambda: err, step=step)
-    assert "too large" in str(err[0])
-    assert not c.connected()
+    assert until(lambda: len(got) == 2, timeout=30, step=c.poll)
+    assert got == [(b"ok", b"1"), (b"ok", b"2")]
+    assert c.connected() and c.oversize == 2
+    c.disconnect()
     srv.join()
+    assert seen["acks"] == [b"\x40\x00\x07", b"\x40\x00\x08"]
+    assert seen["tail"] == b"\xe0"
 
 
 def test_connack_refusal_says_why():

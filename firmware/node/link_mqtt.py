@@ -79,7 +79,10 @@ class MqttLink(Link):
         return self._c.publish(self.topics[kind], data, 1, kind == 1)
 
     def _poll(self):
-        self._c.poll()
+        c = self._c
+        c.poll()
+        if c.oversize:  # commands too big for the client's buffer, skipped
+            self.rejects[wire.OVERSIZE] = c.oversize
 
     def _on_message(self, topic, payload):
         self._accept(wire.decode_json(payload, self.rejects), self.node)

@@ -72,6 +72,8 @@ class Io:
         self._hlen = 0  # fixed-header length of the packet at _rx[0]
         self._last_tx = 0
         self._last_rx = 0
+        self._skip = 0  # bytes of an oversize packet still to discard
+        self.oversize = 0  # incoming packets too big for the buffer, skipped
 
     def _pause(self, left):
         # Wait for the socket (poller as set up), at most `left` ms, calling
@@ -86,6 +88,7 @@ class Io:
         self._sock = None
         self._poller = None
         self._rlen = 0
+        self._skip = 0
         if s is not None:
             try:  # noqa: SIM105 (no contextlib on MicroPython)
                 s.close()
@@ -111,6 +114,15 @@ class Io:
             return
         if r == 0:
             raise MQTTError("connection closed by broker")
+        skip = self._skip
+        if skip:  # discarding an oversize packet (n is 0 meanwhile)
+            self._last_rx = ticks_ms()
+            if r <= skip:
+                self._skip = skip - r
+                return
+            self._rx[0 : r - skip] = self._rx[skip:r]
+            self._skip = 0
+            r -= skip
         self._rlen = n + r
 
     def _parse(self):
@@ -132,11 +144,35 @@ class Io:
             if shift > 21:
                 raise MQTTError("malformed remaining length")
         if rl > self.MAX_PACKET:
-            raise MQTTError("incoming packet too large: " + str(rl) + " bytes")
+            return self._too_big(i, rl)
         if i + rl > n:
             return 0
         self._hlen = i
         return i + rl
+
+    def _too_big(self, hlen, rl):
+        # A packet bigger than the receive buffer: count it and discard its
+        # bytes as they come, staying connected.  A QoS 1 PUBLISH is PUBACKed
+        # (once its packet id has arrived), or the broker would redeliver it
+        # on every reconnect and the link could never get past it.
+        rx, n = self._rx, self._rlen
+        first = rx[0]
+        pid = 0
+        if first & 0xF0 == 0x30 and (first >> 1) & 3:
+            if n < hlen + 2:
+                return 0  # wait for the topic length
+            j = hlen + 2 + ((rx[hlen] << 8) | rx[hlen + 1])
+            if j + 2 > len(rx):
+                raise MQTTError("incoming packet too large: a " + str(j) + "-byte header")
+            if n < j + 2:
+                return 0  # wait for the packet id
+            pid = (rx[j] << 8) | rx[j + 1]
+        self.oversize += 1
+        self._skip = hlen + rl - n  # > 0: the packet is bigger than the buffer
+        self._rlen = 0
+        if pid:
+            self._write(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
+        return 0
 
     def _consume(self, total):
         # Drop the handled packet, keeping any bytes of the next one.
