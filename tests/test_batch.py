@@ -169,13 +169,23 @@ def test_many_channels_and_chunks():
     assert_same(cfg, U, splits=(37, 150))
 
 
-def test_noise_hunting_gain():
-    # Stationary noise makes the scalar gain hunt (up after a quiet ring,
-    # down at the next peak): many gain changes per step across channels.
-    cfg = dict(lags=(2, 4, 8, 16), s=8, s0=2)
+def test_gain_changes_on_many_channels():
+    # Spikes with quiet gaps of 300-700 samples over a low noise floor: the
+    # gain climbs in every gap and drops at every spike, on many channels
+    # at once and at different ring passes.
+    cfg = dict(lags=(2, 4, 8, 16), s=6, s0=2)
     rng = np.random.default_rng(11)
-    U = rng.normal(0, 2000, (20, 3000)).astype(np.int64)
-    assert_same(cfg, U)
+    n, m = 20, 4000
+    U = rng.normal(0, 20, (n, m)).astype(np.int64)
+    for i in range(n):
+        U[i, rng.integers(200, 300) :: rng.integers(300, 700)] = rng.choice([-16000, 16000])
+    gains = []
+    ch = Channel(**cfg)
+    for u in U[0].tolist():
+        ch.step(u)
+        gains.append(ch.gain)
+    assert np.count_nonzero(np.diff(gains)) >= 20  # the input really moves the gain
+    assert_same(cfg, U, splits=(999, 2500))
 
 
 def test_input_dtypes_and_clamp():

@@ -107,7 +107,10 @@ for i in range(3000):
     assert mpy.run("print(0 <= ch.c <= 32767)").strip() == "True"
 
 
-FUEL_CEILING = 60_000  # issue 2: <= 60,000 fuel per channel-step at K = 4
+# Fuel per channel-step (deterministic): issue 2 asks <= 60,000 at K = 4 and
+# aims at 25,000; measured 24,033 (K = 4) and 37,797 (K = 8), so a change
+# that costs more than ~4% shows here.
+FUEL_CEILING = {4: 25_000, 8: 39_000}
 
 
 def fuel_per_step(mpy, K, omega=0, n=1000):
@@ -124,8 +127,9 @@ def fuel_per_step(mpy, K, omega=0, n=1000):
     return (with_step - without) / n
 
 
-def test_fuel_per_step_is_under_the_ceiling(mpy):
-    assert fuel_per_step(mpy, 4) <= FUEL_CEILING
+@pytest.mark.parametrize("K", sorted(FUEL_CEILING))
+def test_fuel_per_step_is_under_the_ceiling(mpy, K):
+    assert fuel_per_step(mpy, K) <= FUEL_CEILING[K]
 
 
 def test_mpy_cross_compiles_every_file(tmp_path):

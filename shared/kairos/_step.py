@@ -31,7 +31,7 @@ except ImportError:
 
 Q14 = const(16384)
 D_MAX = const(8192)  # |d| < 2**13 after the gain, so |d * d_lag| < 2**26
-D2_QUIET = const(1 << 22)  # a sample is quiet when d*d < 2**22 (|d| < 2**11)
+D_QUIET = const(2048)  # a sample is quiet when |d| < 2**11
 E_RISE = const(1 << 13)  # the gain may rise when the oldest e in the ring is below
 QUIET_MIN = const(64)  # the quiet window: whole ring passes, >= 2**s and this many
 E_FLOOR = const(4)  # smallest e kept: no division by zero, silence -> c = 0
@@ -116,6 +116,8 @@ def loop(ch):
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0  # the lag accumulators (omega = 0)
     g3 = _G3_MAX  # gain + 3
     qn = 0  # ring passes in a row without a loud sample (capped at nq)
+    hi = D_QUIET  # |d| at which a sample is tested: loud, or a gain drop
+    lo = -D_QUIET
     ae = 0  # energy accumulator A_E
     w = 0  # ring write index
     base = 0  # tick of the sample written at w = 1 (the tick is base + w - 1)
@@ -137,6 +139,8 @@ def loop(ch):
         w = (w + 1) & mask
         if not w:  # a new ring pass: the tick's base, and maybe a gain rise
             base = (base + size) & _TICK_MASK
+            hi = D_QUIET  # this pass is quiet until a sample has |d| >= 2**11
+            lo = -D_QUIET
             if qn < nq:
                 qn += 1
             elif g3 < _G3_MAX and ering[0] < E_RISE:
@@ -157,32 +161,32 @@ def loop(ch):
         dr = u - (acc >> s0)
         acc += dr
         d = (dr << g3) >> 3
-        if d >= D_MAX or d <= -D_MAX:  # gain down (rare) until |d| < 2**13
-            g0 = g3
-            while d >= D_MAX or d <= -D_MAX:
-                g3 -= 1
-                d = (dr << g3) >> 3
-            qn = 0
-            ae = rescale(g3 - g0, ae, dring, ering, are, aim, nk)
-            n2 = 2 * (g0 - g3)
-            a0 >>= n2
-            a1 >>= n2
-            a2 >>= n2
-            a3 >>= n2
-            a4 >>= n2
-            a5 >>= n2
-            a6 >>= n2
-            a7 >>= n2
-            out[O_GAIN] = g3 - 3
+        if d >= hi or d <= lo:  # the first loud sample of the pass, or a drop
+            qn = 0  # the pass is not quiet: no more tests for it until the next
+            hi = D_MAX
+            lo = -D_MAX
+            if d >= D_MAX or d <= -D_MAX:  # gain down (rare) until |d| < 2**13
+                g0 = g3
+                while d >= D_MAX or d <= -D_MAX:
+                    g3 -= 1
+                    d = (dr << g3) >> 3
+                ae = rescale(g3 - g0, ae, dring, ering, are, aim, nk)
+                n2 = 2 * (g0 - g3)
+                a0 >>= n2
+                a1 >>= n2
+                a2 >>= n2
+                a3 >>= n2
+                a4 >>= n2
+                a5 >>= n2
+                a6 >>= n2
+                a7 >>= n2
+                out[O_GAIN] = g3 - 3
         dring[w] = d
-        dd = d * d
-        ae += (dd >> S) - (ae >> s)
+        ae += ((d * d) >> S) - (ae >> s)
         e = ae >> 14
         if e < E_FLOOR:
             e = E_FLOOR
         ering[w] = e
-        if dd >= D2_QUIET:
-            qn = 0
         # Per lag: y = |t|^2 // e_lag = c^2 * e.  e is common to all lags,
         # so the largest y is the dominant lag; only it becomes c^2.  A
         # longer lag must beat the best so far by 1/64 of c^2 (bar): ties
@@ -192,9 +196,9 @@ def loop(ch):
             a0 += ((d * dring[jb]) >> S) - (a0 >> s)
             tb = a0 >> 14  # |t| < 2**15, t*t < 2**30
             q = tb * tb // ering[jb]
-            bar = q + (q >> 6)
             kb = 0
             while L1:  # one pass: each further lag breaks out when absent
+                bar = q + (q >> 6)
                 j = w - L1
                 a1 += ((d * dring[j]) >> S) - (a1 >> s)
                 t = a1 >> 14

@@ -43,7 +43,7 @@ _EV_RING = const(16)
 # The gain and bounds, shared with kairos.batch (see kairos._step).
 Q14 = _step.Q14
 _D_MAX = _step.D_MAX
-_D2_QUIET = _step.D2_QUIET
+_D_QUIET = _step.D_QUIET
 _E_RISE = _step.E_RISE
 _E_FLOOR = _step.E_FLOOR
 _G_MAX = _step.G_MAX
