@@ -9,7 +9,8 @@ import sys
 import pytest
 from kairos import wire, wirebin
 from mp import ROOT
-from test_wire import EXAMPLES, corpus, ev
+from test_wire import EXAMPLES
+from test_wire_streams import corpus, ev
 
 pytestmark = pytest.mark.micropython
 
