@@ -144,3 +144,19 @@ def test_heap_in_use_after_start(tmp_path):
     # ~68 kB measured (the collector is conservative: +-2 kB run to run).
     assert 30000 < run - fresh <= 76 * 1024
     assert run > code
+
+
+def test_a_spool_too_big_for_the_heap_falls_back(tmp_path):
+    # node.json asks for 1024 slots of 4 kB: 4 MB, more than the VM's heap.
+    fs = stage(tmp_path, sim_board(), {"node": "mp-2", "spool": {"slots": 1024, "size": 4096}})
+    vm = FirmwareVM(fs)
+    try:
+        vm.boot()
+        vm.loop(60)
+        out = vm.stdout().decode()
+        line = "spool: 1024 slots of 4096 bytes don't fit in memory; using 8"
+        assert line in out, out[-500:]
+        assert vm.run("print(n.link.spool.slots, n.link.spool.size)").split() == ["8", "4096"]
+        assert '"t":"report"' in out
+    finally:
+        vm.close()

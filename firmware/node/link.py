@@ -40,8 +40,14 @@ class Link:
         size = self.frame_max(node, len(cfg.get("sensors") or ()) or 1)
         size = max(size, sp.get("size", 0))
         # Default: as many slots as fit in SPOOL_BYTES (at least 8, at most 32).
-        slots = sp.get("slots") or max(8, min(32, SPOOL_BYTES // size))
-        self.spool = Spool(slots, size)
+        default = max(8, min(32, SPOOL_BYTES // size))
+        slots = sp.get("slots") or default
+        try:
+            self.spool = Spool(slots, size)
+        except MemoryError:  # a node.json asking for more than the board has
+            say("spool: %d slots of %d bytes don't fit in memory; using %d"
+                % (slots, size, default))
+            self.spool = Spool(default, size)
         # Frames are encoded here, then copied into a slot or written out:
         # no per-frame bytes object (see encode()).
         self._buf = bytearray(self.spool.size)
