@@ -1,10 +1,11 @@
 """Draw docs/kairos-figure.png: per-lag coherence and collapse, from the real kernel.
 
-    PYTHONPATH=shared python tools/kairos_figure.py [--out docs/kairos-figure.png]
+    .venv/bin/python tools/kairos_figure.py [--out docs/kairos-figure.png]
 
 A noise floor, a period-16 sine (amplitude 0.5, SNR 20 dB), a stretch where
 the rhythm fades into stronger noise, and the noise floor again, stepped
-through Channel(lags=(2, 4, 8, 16), s=7, s0=1).  Deterministic (fixed seed).
+through Channel(lags=(2, 4, 8, 16), s=7, s0=1); the top panel also shows the
+block-floating-point gain.  Deterministic (fixed seed).
 """
 import argparse
 import pathlib
@@ -40,19 +41,22 @@ def make_signal(seed=7):
 
 
 def run(u):
-    """Per sample: per-lag c (K columns), c*, the dominant lag, the events."""
+    """Per sample: per-lag c (K columns), c*, the dominant lag, the events,
+    the gain; and the enter / leave thresholds on c."""
     ch = Channel(lags=LAGS, s=7, s0=1)
     coh = np.zeros((u.size, len(LAGS)))
     cstar = np.zeros(u.size)
     tau = np.zeros(u.size, dtype=int)
     ev = np.zeros(u.size, dtype=int)
+    gain = np.zeros(u.size, dtype=int)
     for i, v in enumerate(u.tolist()):
         ev[i] = ch.step(v)
         coh[i] = ch.coh
         cstar[i] = ch.c
         tau[i] = ch.tau
+        gain[i] = ch.gain
     thr = [((c2 / 32768) ** 0.5) for c2 in (ch.ic, ch.ic - ch.hysteresis)]
-    return coh / 32768, cstar / 32768, tau, ev, thr
+    return coh / 32768, cstar / 32768, tau, ev, gain, thr
 
 
 def main(argv=None):
@@ -65,7 +69,7 @@ def main(argv=None):
     import matplotlib.pyplot as plt
 
     u, starts = make_signal()
-    coh, cstar, tau, ev, (thr, leave) = run(u)
+    coh, cstar, tau, ev, gain, (thr, leave) = run(u)
     n = np.arange(u.size)
     fig, (a1, a2, a3) = plt.subplots(3, 1, figsize=(10, 7), sharex=True, layout="constrained")
     fig.suptitle("KAIROS kernel: per-lag coherence and collapse", fontsize=13, weight="bold")
@@ -77,6 +81,14 @@ def main(argv=None):
         for ax in (a1, a2, a3) if x0 else ():
             ax.axvline(x0, color="0.6", lw=0.8, ls=":")
     a1.set(ylabel="input u\n(fraction of FS)", ylim=(-1, 1))
+    g1 = a1.twinx()
+    g1.step(n, gain, where="post", color="C4", lw=1.2)
+    g1.set_ylabel("gain g (bits)", color="C4", fontsize=9)
+    g1.set_ylim(gain.min() - 1, gain.max() + 4)
+    g1.tick_params(axis="y", colors="C4", labelsize=8)
+    changes = int(np.count_nonzero(np.diff(gain)))
+    g1.text(40, gain.min() - 0.8, f"gain g: {changes} changes in {u.size} samples",
+            ha="left", va="bottom", fontsize=8.5, color="C4")
     sec = a1.secondary_xaxis("top", functions=(lambda x: x / FS, lambda t: t * FS))
     sec.set_xlabel(f"time (s) at {FS} Hz", fontsize=9)
 
@@ -114,7 +126,8 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
-    print(f"wrote {out}: {len(on)} collapse(s) entered at {on}, left at {off}")
+    print(f"wrote {out}: {len(on)} collapse(s) entered at {on}, left at {off}; "
+          f"{changes} gain changes")
     return 0
 
 

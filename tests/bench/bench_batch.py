@@ -1,10 +1,13 @@
-"""Hub batch-path throughput (run: PYTHONPATH=shared python -m pytest
-tests/bench/bench_batch.py -m bench -s -p no:cacheprovider).
+"""Hub batch-path throughput.
+
+Run: .venv/bin/python -m pytest tests/bench/bench_batch.py -m bench -s
 
 Reports channel-samples per second of kairos.batch.Bank.run for 1000
-channels x 200 samples; never asserts on time.  "warm" is a long-lived
-bank (the hub's case: gains settled, buffers allocated), "fresh" a new
-Bank per call (includes the first drop of every gain from the top).
+channels x 200 samples per call; never asserts on time.  "warm" is a
+long-lived bank that has already seen 1,800 samples of the same signals
+(the hub's case: gains settled, buffers allocated), "fresh" a new Bank per
+call (includes the first drop of every gain from the top).  docs/kairos.md
+quotes these numbers.
 """
 import numpy as np
 import pytest
@@ -30,17 +33,21 @@ def block(n, m, lags, seed=0):
 @pytest.mark.parametrize("K", [4, 8])
 def test_bank_run(benchmark, K, state):
     lags = tuple(2 ** (i + 1) for i in range(K))
-    U = block(N, M, lags)
+    U = block(N, 10 * M, lags)
     if state == "warm":
         bank = Bank(N, lags=lags)
-        bank.run(block(N, 4 * M, lags, seed=1))
-        benchmark(bank.run, U)
+        bank.run(U[:, : 9 * M])  # the same channels' earlier samples
+        U = np.ascontiguousarray(U[:, 9 * M :])
+        benchmark.pedantic(bank.run, (U,), rounds=15, warmup_rounds=1)
     else:
+        U = np.ascontiguousarray(U[:, :M])
         benchmark.pedantic(
             lambda bank: bank.run(U),
             setup=lambda: ((Bank(N, lags=lags),), {}),
             rounds=5,
         )
-    rate = N * M / benchmark.stats.stats.mean
+    # The fastest round: other work on the machine only ever slows a round down.
+    rate = N * M / benchmark.stats.stats.min
     benchmark.extra_info["channel_samples_per_s"] = rate
-    print(f"\nBank({N}, K={K}) {state}: {rate / 1e6:.1f} M channel-samples/s")
+    print(f"\nBank({N}, K={K}) {state}: {rate / 1e6:.1f} M channel-samples/s "
+          f"(mean round {N * M / benchmark.stats.stats.mean / 1e6:.1f} M/s)")
