@@ -4,7 +4,7 @@ loopback detection.  The API on a running hub: tests/test_web_api.py."""
 from hub import config
 from hub.logs import Log
 from hub.web import auth
-from hub.web.feed import Client, Feed
+from hub.web.feed import Client, Feed, next_slot
 
 
 class _FakeHub:
@@ -64,3 +64,43 @@ def test_loopback_detection():
     assert not auth.is_loopback("192.168.1.2") and not auth.is_loopback("testclient")
     assert not auth.is_loopback(None) and not auth.is_loopback("")
 
+
+
+# -- the writer's pacing (hub/web/routes/ws.py) on a simulated clock ------------------------
+
+def paced(ticks, max_hz):
+    """The writer's loop: a wake at each core tick; before the slot it sleeps
+    until the slot (wakes meanwhile go into that message).  Send times."""
+    period, slot, sends, i = 1.0 / max_hz, 0.0, [], 0
+    while i < len(ticks):
+        t = max(ticks[i], slot)
+        while i < len(ticks) and ticks[i] <= t:
+            i += 1
+        sends.append(t)
+        slot = next_slot(slot, period, t)
+    return sends
+
+
+def most_in_a_second(sends):
+    return max(sum(1 for u in sends if t <= u < t + 1.0 - 1e-6) for t in sends)
+
+
+def test_pacing_after_a_pause_is_no_burst():
+    # 10 Hz core ticks, a 1.5 s stall, 10 Hz again; a client asking for 5 Hz.
+    ticks = [i / 10 for i in range(50)] + [6.5 + i / 10 for i in range(50)]
+    sends = paced(ticks, 5)
+    gaps = [b - a for a, b in zip(sends, sends[1:], strict=False)]
+    assert min(gaps) > 0.2 - 1e-9, gaps  # the old grid sent 4 at 10 Hz after the stall
+    assert most_in_a_second(sends) <= 5
+    assert len(sends) >= 49  # and 5 a second while the core ticks
+
+
+def test_pacing_keeps_jittered_ticks_and_a_slow_core():
+    import random
+
+    rnd = random.Random(7)
+    ticks = [i / 10 + rnd.uniform(-0.03, 0.03) for i in range(200)]  # ~10 Hz, jittered
+    sends = paced(sorted(ticks), 10)
+    assert len(sends) >= 190 and most_in_a_second(sends) <= 11  # none merged away
+    slow = [i * 0.116 for i in range(100)]  # a core at 8.6 ticks/s, max_hz 10
+    assert paced(slow, 10) == slow  # every tick is a message, at once

@@ -34,6 +34,18 @@ MAX_EVENTS = 50  # per message
 MAX_NAMES = 10000  # nodes in one subscription
 
 
+def next_slot(slot: float, period: float, now: float) -> float:
+    """When the next message may go, after one sent at `now` in `slot`.
+
+    On a grid of `period` (1/max_hz), not "a full period after the last
+    send": the core's ticks jitter, and a tick a little late must not push
+    every later message back.  When the grid has fallen behind (a pause, a
+    core slower than max_hz) it restarts a period after this message, so a
+    pause is never followed by a burst faster than max_hz."""
+    nxt = slot + period
+    return nxt if nxt >= now else now + period
+
+
 class SubscribeError(ValueError):
     """A bad subscribe message: the text goes back to the client."""
 

@@ -19,7 +19,7 @@ import time
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from ..auth import is_loopback, token_ok
-from ..feed import FIELDS, Client, SubscribeError
+from ..feed import FIELDS, Client, SubscribeError, next_slot
 
 router = APIRouter()
 MAX_TEXT = 65536
@@ -69,11 +69,7 @@ async def _writer(ws: WebSocket, feed, client: Client) -> None:
             client.wake.clear()  # whatever came meanwhile is in this message
         for msg in client.build(feed):
             await _send(ws, feed, msg)
-        # On a grid of 1/max_hz, not "a full period after the last send": the
-        # core's ticks jitter, and a tick a little early must not be merged
-        # into the next one.  At most one catch-up message after a pause.
-        period = 1.0 / client.max_hz
-        next_t = max(next_t + period, time.monotonic() - period)
+        next_t = next_slot(next_t, 1.0 / client.max_hz, time.monotonic())
 
 
 @router.websocket("/ws")
