@@ -129,21 +129,38 @@ def live_heap(fs, code):
     return int(out.split("LIVE")[-1].split()[0])
 
 
+_BOOT = ("import node.app\nn = node.app.boot('/input/board.json', '/input/node.json')\n"
+         "n.start()\nn.loop(300)\n")
+
+
 def test_heap_in_use_after_start(tmp_path):
     # The shipped sim board (4 channels), from .mpy, on the serial link.
     board = json.loads((ROOT / "boards" / "sim.json").read_text())
     fs = compiled(stage(tmp_path, board, {"node": "mem-1", "seed": 2}))
     fresh = live_heap(fs, "")
     code = live_heap(fs, "import node.app, node.hal_sim, node.link_serial, node.sensors.sim")
-    boot = ("import node.app\nn = node.app.boot('/input/board.json', '/input/node.json')\n"
-            "n.start()\nn.loop(300)\n")
-    run = live_heap(fs, boot)
+    run = live_heap(fs, _BOOT)
     print("\nMicroPython heap in use above a fresh VM (sim board, 4 channels, .mpy): "
           "%.1f kB after start + 300 samples, of which %.1f kB is the firmware's bytecode"
           % ((run - fresh) / 1024, (code - fresh) / 1024))
-    # ~68 kB measured (the collector is conservative: +-2 kB run to run).
+    # ~66 kB measured (the collector is conservative: +-2 kB run to run).
     assert 30000 < run - fresh <= 76 * 1024
     assert run > code
+
+
+@pytest.mark.parametrize("name", ["esp32-devkit", "esp32-s3", "pico", "pico-w"])
+def test_heap_in_use_with_each_boards_sensor_set(tmp_path, name):
+    # Each MicroPython board's own sensors and kernel settings, on the sim
+    # HAL (no pins here) and the serial link: the kernels' rings grow with
+    # the longest lag, and these boards go up to 1024.
+    board = json.loads((ROOT / "boards" / (name + ".json")).read_text())
+    fs = compiled(stage(tmp_path, board, {"node": "mem-1", "hal": "sim", "transport": "serial"}))
+    fresh = live_heap(fs, "")
+    run = live_heap(fs, _BOOT)
+    lag = max(max(s["lags"]) for s in board["sensors"])
+    print("\nMicroPython heap in use after start, %s (%d channels, lags up to %d): %.1f kB"
+          % (name, len(board["sensors"]), lag, (run - fresh) / 1024))
+    assert 30000 < run - fresh <= 110 * 1024
 
 
 def test_a_spool_too_big_for_the_heap_falls_back(tmp_path):
