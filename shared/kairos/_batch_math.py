@@ -106,12 +106,68 @@ def dominant(bank, T, ws):
     return c2, KB
 
 
+def fast_chunk(bank, D, ws, ab_prev, r0, cs):
+    """The recursions of a chunk in which no gain changes (see Bank._recur),
+    vectorised over time wherever the recursion allows; returns the
+    accumulators after its last sample (a copy).
+
+    D holds d for the T samples, which go to ring rows r0 .. r0 + T - 1 (no
+    wrap).  The lagged d and e come from the ring for samples before the
+    chunk (read before the chunk's rows are written) and from the chunk
+    itself after; only the leaky integrators A += x - (A >> s) step sample
+    by sample.  cs: (cos, sin) per sample when demodulating, else None.
+    """
+    T, n = D.shape
+    K = len(bank.lags)
+    s, S = bank.s, bank.s - 3
+    size = bank._size
+    dring, ering = bank._ring
+    DL, EL, X2, E = ws.DL[:T], ws.EL[:T], ws.X2[:T], ws.Ec[:T]
+    for k, L in enumerate(bank.lags):
+        # samples t < L read ring rows r0 - L + t (one or two runs of rows)
+        j = min(L, T)
+        a = (r0 - L) % size
+        for t0, t1, row in ((0, min(j, size - a), a), (size - a, j, 0)):
+            if t1 > t0:
+                np.multiply(D[t0:t1], dring[row : row + t1 - t0], out=DL[t0:t1, k])
+                np.copyto(EL[t0:t1, k], ering[row : row + t1 - t0])
+        if L < T:
+            np.multiply(D[L:], D[: T - L], out=DL[L:, k])  # d * d_lag
+    if cs is None:
+        np.right_shift(DL, S, out=X2[:, 0, :K])
+    else:
+        np.right_shift(DL, 10, out=DL)  # |p| < 2**16
+        for r in range(2):  # p * cos, p * sin
+            np.multiply(DL, cs[:T, r], out=X2[:, r, :K])
+            np.right_shift(X2[:, r, :K], S + 4, out=X2[:, r, :K])
+    np.multiply(D, D, out=E)
+    np.right_shift(E, S, out=X2[:, 0, K])  # X2[:, 1, K] stays 0
+    tK, ABr = ws.tK, ws.ABr
+    for t in range(T):
+        ab_new = ABr[t]
+        np.right_shift(ab_prev, s, out=tK)
+        np.add(ab_prev, X2[t], out=ab_new)
+        ab_new -= tK
+        ab_prev = ab_new
+    np.right_shift(ws.AB[:T, 0, K], 14, out=E)  # e of each sample
+    EL[:, K] = E
+    for k, L in enumerate(bank.lags):
+        if L < T:
+            EL[L:, k] = E[: T - L]
+    dring[r0 : r0 + T] = D
+    ering[r0 : r0 + T] = E
+    return ab_prev.copy()
+
+
 class Workspace:
     """Per-chunk buffers, reused (fresh large arrays cost page faults)."""
 
     def __init__(self, T, K, n, demod):
         self.X = np.empty((T, n), _I64)
         self.D = np.empty((T, n), _I64)
+        self.DL = np.empty((T, K, n), _I64)
+        self.X2 = np.zeros((T, 2 if demod else 1, K + 1, n), _I64)
+        self.Ec = np.empty((T, n), _I64)
         R = 2 if demod else 1
         self.AB = np.empty((T, R, K + 1, n), _I64)
         self.EL = np.empty((T, K + 1, n), _I64)

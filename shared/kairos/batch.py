@@ -41,7 +41,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _batch_state
-from ._batch_math import Workspace, _c2q15, dominant, isqrt
+from ._batch_math import Workspace, _c2q15, dominant, fast_chunk, isqrt
 from ._step import quiet_passes
 from .channel import (
     _D_MAX,
@@ -60,7 +60,7 @@ __all__ = ["Bank", "Result", "isqrt"]
 Result = namedtuple("Result", "c2 k ev")
 
 _I64 = np.int64
-_CHUNK_ELEMS = 1 << 16  # T * K * n per chunk, so the chunk's arrays stay in cache
+_CHUNK_ELEMS = 1 << 16  # about T * K * n per chunk, so the chunk's arrays stay in cache
 
 
 class Bank:
@@ -115,7 +115,8 @@ class Bank:
         # Ring rows read at write index w: the K lags, then w itself (e).
         self._js = [np.append((w - self._lag) & (size - 1), w) for w in range(size)]
         self._rows = (list(self._ring[0]), list(self._ring[1]))
-        self._T = max(4, min(1024, _CHUNK_ELEMS // (K * n)))
+        # (measured at n = 1000: T = 16 for K = 4 and 10 for K = 8 are near the best)
+        self._T = max(4, min(1024, 2 * _CHUNK_ELEMS // ((K + 4) * n)))
         self._ws = None
         self._Tc = max(16, min(4096, _CHUNK_ELEMS * 8 // n))  # collapse block
         self._cbuf = None
@@ -150,8 +151,12 @@ class Bank:
         if self._ws is None:
             self._ws = Workspace(self._T, len(self.lags), self.n, self.omega != 0)
         ws = self._ws
-        for a in range(0, m, self._T):
-            b = min(m, a + self._T)
+        size, a = self._size, 0
+        while a < m:
+            # A chunk never runs past the end of a ring pass when the ring is
+            # long enough: gains then rise only at a chunk's first sample.
+            r0 = (self._w + 1) & (size - 1)
+            b = min(m, a + self._T, a + size - r0) if size >= 16 else min(m, a + self._T)
             X = ws.X[: b - a]
             np.clip(U[:, a:b].T, -Q14, Q14, out=X)  # (T, n), time-major
             self._derivative(X)
@@ -159,6 +164,7 @@ class Bank:
             C2, KB = dominant(self, b - a, ws)
             np.copyto(c2[:, a:b], C2.T, casting="unsafe")
             np.copyto(k[:, a:b], KB.T)
+            a = b
         if m:
             self._c2 = c2[:, -1].astype(_I64)
             self._k = k[:, -1].astype(_I64)
@@ -224,10 +230,19 @@ class Bank:
         # a sample on whenever a gain changes); while no |d| in it reaches
         # 2**13, no sample needs the drop test.
         D = ws.D[:T]
+        r0 = (w + 1) & mask
+        if not r0:  # the chunk starts a ring pass: quiet passes counted, gains may rise
+            ab_prev = self._pass_end(ab_prev)
         safe = self._gained(X, D, 0)
+        if safe and r0 + T <= mask + 1:  # no gain change in the chunk
+            self._ab = fast_chunk(self, D, ws, ab_prev, r0, cs)
+            self._w = (w + T) & mask
+            self._i += T
+            self._t = (self._t + T) & _TICK_MASK
+            return
         for t in range(T):
             w = (w + 1) & mask
-            if not w:  # a new ring pass: quiet passes counted, gains may rise
+            if not w and t:  # a new ring pass: quiet passes counted, gains may rise
                 ab_new = self._pass_end(ab_prev)
                 if ab_new is not ab_prev:
                     ab_prev = ab_new
