@@ -89,3 +89,22 @@ def test_bad_config_says_one_line_and_runs_on_defaults(tmp_path, board_text, nod
     assert len(lines) == 1 and said in lines[0], lines
     frames, _ = decode_lines(out)
     assert frames[0]["t"] == "hello" and any(f["t"] == "report" for f in frames)
+
+
+@pytest.mark.micropython
+def test_every_sensor_kind_gives_the_same_frames_on_micropython(tmp_path):
+    # boards/esp32-s3.json has one sensor of every kind (adc, mic, mcu_temp,
+    # bme280 with its 64-bit compensation maths, digital); the sim HAL
+    # stands in for the pins.
+    import json
+
+    board = json.loads((ROOT / "boards" / "esp32-s3.json").read_text())
+    fs = stage(tmp_path, board, {"node": "s3-1", "hal": "sim", "transport": "serial", "seed": 5})
+    cp, cp_counts = decode_lines(run_cpython(fs, 300))
+    mp, mp_counts = decode_lines(run_micropython(fs, 300))
+    assert [k for k, v in cp_counts.items() if v and k != "noise"] == []
+    assert len(cp[0]["ch"]) == 5 and [f["t"] for f in cp].count("report") == 6
+    assert mp == cp
+    # Not counted alike: the CPython run goes through main.py (unattended,
+    # so it prints "watchdog: armed"), the MicroPython one calls boot().
+    assert [k for k, v in mp_counts.items() if v and k != "noise"] == []

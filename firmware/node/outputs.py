@@ -18,9 +18,11 @@ class Outputs:
     def __init__(self, hal, specs, say=print):
         self._hal = hal
         self.devs = {}
+        self._order = []  # names in board order: MicroPython's dicts have none
         for spec in specs:
             try:
                 self.devs[spec["name"]] = (spec["kind"], self._make(spec))
+                self._order.append(spec["name"])
             except (HalError, OSError, ValueError, KeyError, TypeError) as e:
                 say("output %s: %s; skipped" % (spec.get("name", "?"), e))
 
@@ -38,7 +40,7 @@ class Outputs:
 
     def caps(self):
         seen = []
-        for name in self.devs:
+        for name in self._order:
             kind = self.devs[name][0]
             if kind not in seen:
                 seen.append(kind)
