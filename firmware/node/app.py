@@ -231,7 +231,7 @@ class Node:
             self.say("watchdog: %s; running without" % (e,))
             return
         if w is None:
-            return  # none here (sim, or a Pi: systemd's WatchdogSec)
+            return  # none here (a Pi: systemd's WatchdogSec is its watchdog)
         self.wdt = w
         self.link.feed = w.feed
         if self.link.wait_ms > ms // 2:
