@@ -1,19 +1,16 @@
 """Schemathesis against the hub's OpenAPI spec: requests generated from the
 schema (valid and, with negative mode, invalid ones) to every operation of a
 running Hub (sim mesh, an input, two rules), with the token.  Nothing may be
-a 5xx, every error is JSON `{"error": "..."}`, and the hub is healthy after.
-Skipped without schemathesis (not yet in the dev extra)."""
+a 5xx, every error is JSON `{"error": "..."}`, and the hub is healthy after."""
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from rigs import wait_for
+from schemathesis.checks import not_a_server_error
 
-schemathesis = pytest.importorskip("schemathesis")
-
-from hypothesis import HealthCheck, settings  # noqa: E402
-from rigs import wait_for  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-
-from hub import config, run  # noqa: E402
-from hub.logs import Log  # noqa: E402
-from hub.web import create_app  # noqa: E402
+from hub import config, run
+from hub.logs import Log
+from hub.web import create_app
 
 TOKEN = "t0ken-for-the-schema-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
