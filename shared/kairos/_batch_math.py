@@ -62,19 +62,24 @@ def dominant(bank, T, ws):
     np.floor(y, out=y)
     # bar if lag k were the best: y + (y >> 6) == floor(y * 65 / 64), and an
     # integer y' beats floor(b) exactly when it beats b, so no floor here
+    # + k / 1024 carries the lag in the bar (exact: yb is a multiple of 1/64
+    # below 2**31, and an integer y' beats yb + k / 1024 exactly when it
+    # beats yb, as k / 1024 < 1/64).
     np.multiply(y, 65.0 / 64, out=yb)
+    yb += ws.koff
     E = ELf[:, K]
-    bar, KB, kt, upd, bt = ws.bar[:T], ws.KB[:T], ws.kt[:T], ws.upd[:T], ws.r[:T]
+    bar, KB, upd, bt = ws.bar[:T], ws.KB[:T], ws.upd[:T], ws.r[:T]
     bar[:] = yb[:, 0]
-    KB[:] = 0
     for k in range(1, K):
-        # bar only grows and k beats every earlier index, so where()
-        # becomes max() (branch-free, unlike a masked copy).
+        # bar only grows, so where() becomes max() (branch-free, unlike a
+        # masked copy).
         np.greater(y[:, k], bar, out=upd)
         np.multiply(yb[:, k], upd, out=bt)
         np.maximum(bar, bt, out=bar)
-        np.multiply(upd, k, out=kt)
-        np.maximum(KB, kt, out=KB)
+    # bar * 1024 = y* * 1040 + k* (an integer below 2**41): k* is its low bits
+    np.multiply(bar, 1024.0, out=bt)
+    np.copyto(KB, bt, casting="unsafe")
+    KB &= 15
     # The winner's y (= q of _c2q15), t2 and e_lag, by flat index.
     q, T2, EL2, ix = ws.q[:T], ws.T2[:T], ws.EL2[:T], ws.ix[:T]
     np.multiply(KB, n, out=ix)
@@ -186,7 +191,7 @@ class Workspace:
         for name in ("q", "bar", "T2", "EL2", "r", "c2"):
             setattr(self, name, np.empty((T, n), _F64))
         self.KB = np.empty((T, n), _I64)
-        self.kt = np.empty((T, n), _I64)
+        self.koff = np.arange(K, dtype=_F64)[:, None] / 1024  # k / 1024 per lag
         self.ix = np.empty((T, n), _I64)
         self.upd = np.empty((T, n), bool)
         self.ABr, self.ELr = list(self.AB), list(self.EL)
