@@ -149,7 +149,7 @@ def test_a_pi_zero_w_node_with_its_whole_sensor_set(tmp_path):
     hub = proc = None
     try:
         hub = Hub(broker, client_id="pz-hub")
-        proc = start_node(tmp_path, broker, samples=700, board=board,
+        proc = start_node(tmp_path, broker, samples=1000, board=board,
                           node={"node": "pz-1", "hal": "sim", "period_ms": 10,
                                 "report_every": 10, "spool": {"slots": 6}})
         assert hub.wait(lambda: len(hub.of("report")) >= 5)
@@ -168,8 +168,8 @@ def test_a_pi_zero_w_node_with_its_whole_sensor_set(tmp_path):
         dedup = wire.Dedup()
         kept = [r for r in decoded(hub.of("report")) if dedup.accept(r)]
         ns = [r["n"] for r in kept]
-        assert ns == sorted(ns) and ns[-1] == 700 and all(len(r["ch"]) == 5 for r in kept)
-        lost = 70 - len(ns)
+        assert ns == sorted(ns) and ns[-1] == 1000 and all(len(r["ch"]) == 5 for r in kept)
+        lost = 100 - len(ns)
         assert lost > 0 and kept[-1]["drop"] >= lost  # every lost report is counted
         # The BME280 channels carry their readings: temperature near 25 C
         # (offset 2200, x8), pressure near 1007 hPa (offset 101325).
