@@ -14,10 +14,12 @@ negative: w - L reads the ring from its end, which is the wrap.  Costs are
 measured as WebAssembly fuel on real MicroPython (tests/bench/bench_kernel.py).
 
 The gain rises at the start of a ring pass (w = 0) when no sample of the
-last `nq` passes (>= 256 samples) had |d| >= 2**11 and the oldest energy in
-the ring is below 2**13 (A_E < 2**27): with every d*d < 2**22 since, A_E
-cannot have grown past that, so the doubled ring and quadrupled
-accumulators stay in range.  It drops the moment |d| would reach 2**13.
+last `nq` passes (>= max(2**s, 64) samples, quiet_passes) had |d| >= 2**11
+and the oldest energy in the ring is below 2**13 (A_E < 2**27): with every
+d*d < 2**22 since, A_E cannot have grown past that (above 2**25 + 2**s it
+only decays), so the doubled ring and quadrupled accumulators stay in
+range.  It drops the moment |d| would reach 2**13, by as many bits as
+needed.  kairos.batch.Bank mirrors all of this bit for bit.
 """
 from .fixmath import sin_table
 

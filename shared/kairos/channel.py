@@ -13,14 +13,16 @@ allocates a big int, and step() allocates nothing.  Fixed-point layout:
   p        d * d_lag >> S with S = s - 3, so the accumulators stay < 2**29
   A        leaky accumulators A += p - (A >> s); T = A / 2**s keeps every bit
   e        A_E >> 14 (< 2**15), also kept in a ring: E_lag,k[n] = E[n - L_k]
-  c2       c^2 in Q15, from t*t // e_lag and one more division (no sqrt)
+  c2       c^2 in Q15, from t*t // e_lag and one more division (no sqrt),
+           computed when read; collapse decides on it without computing it
 
 The gain g (d = d_raw * 2**g) drops the moment |d| would reach 2**13 and
 rises by one bit once |d| < 2**11 held for the quiet window (whole ring
-passes, at least 256 samples) with A_E < 2**27.  The band between the two is a
-factor of four, so a rise leaves |d| below half the drop level: steady
-noise does not make the gain hunt.  A change rescales the ring and the
-accumulators (rare, O(ring)); kairos._step holds the per-sample loop.
+passes, at least max(2**s, 64) samples) with A_E < 2**27.  The band between
+the two is a factor of four, so a rise leaves |d| below half the drop
+level: steady noise does not make the gain hunt.  A change rescales the
+ring and the accumulators (rare, O(ring)); kairos._step holds the
+per-sample loop, and the read-backs below have it store its state first.
 """
 from array import array
 
