@@ -57,7 +57,8 @@ def dominant(bank, T, ws):
         np.copyto(t2, A)
         np.multiply(t2, t2, out=t2)
         sh = 15
-    np.maximum(EL, _E_FLOOR, out=ELf)
+    if not ws.el_float:  # (fast_chunk writes ELf itself)
+        np.copyto(ELf, EL)  # the ring's e are floored at 4 already
     np.divide(t2, ELf[:, :K], out=y)
     np.floor(y, out=y)
     # bar if lag k were the best: y + (y >> 6) == floor(y * 65 / 64), and an
@@ -127,7 +128,7 @@ def fast_chunk(bank, D, ws, ab_prev, r0, cs):
     s, S = bank.s, bank.s - 3
     size = bank._size
     dring, ering = bank._ring
-    DL, EL, X2, E = ws.DL[:T], ws.EL[:T], ws.X2[:T], ws.Ec[:T]
+    DL, EL, X2, E = ws.DL[:T], ws.ELf[:T], ws.X2[:T], ws.Ec[:T]  # EL straight to float64
     for k, L in enumerate(bank.lags):
         # samples t < L read ring rows r0 - L + t (one or two runs of rows)
         j = min(L, T)
@@ -154,13 +155,15 @@ def fast_chunk(bank, D, ws, ab_prev, r0, cs):
         np.add(ab_prev, X2[t], out=ab_new)
         ab_new -= tK
         ab_prev = ab_new
-    np.right_shift(ws.AB[:T, 0, K], 14, out=E)  # e of each sample
+    np.right_shift(ws.AB[:T, 0, K], 14, out=E)  # e of each sample, floored at 4
+    np.maximum(E, _E_FLOOR, out=E)
     EL[:, K] = E
     for k, L in enumerate(bank.lags):
         if L < T:
             EL[L:, k] = E[: T - L]
     dring[r0 : r0 + T] = D
     ering[r0 : r0 + T] = E
+    ws.el_float = True
     return ab_prev.copy()
 
 
@@ -176,6 +179,7 @@ class Workspace:
         R = 2 if demod else 1
         self.AB = np.empty((T, R, K + 1, n), _I64)
         self.EL = np.empty((T, K + 1, n), _I64)
+        self.el_float = False  # ELf already holds this chunk's EL
         self.dl = np.empty((K + 1, n), _I64)
         self.x2 = np.zeros((R, K + 1, n), _I64)
         self.tK = np.empty((R, K + 1, n), _I64)

@@ -18,9 +18,8 @@ def gain_down(bank, sel, d, ab_prev):
     _step.rescale does for the net change; returns the rescaled copy of
     ab_prev (AB[t - 1] stays as it was, for dominant()).
 
-    The floor of 4 on the energy ring is applied where it is read instead:
-    max(max(x >> 2, 4) >> 2, 4) == max(x >> 4, 4) == max(max(x, 4) >> 4, 4),
-    and pass_end floors before a rise.
+    The energy ring is floored at 4 again afterwards, once for the net
+    shift: max(max(x >> 2, 4) >> 2, 4) == max(x >> 4, 4).
     """
     ds = d[sel]
     # Bits to drop until -8192 < d >> ns < 8192: bit_length(|d|) - 13, and
@@ -33,9 +32,12 @@ def gain_down(bank, sel, d, ab_prev):
         sh[0, 0, sel] = ns
         sh[1, 0, sel] = ns2
         np.right_shift(bank._ring, sh, out=bank._ring)  # d itself is ring row w
+        np.maximum(bank._ring[1], _E_FLOOR, out=bank._ring[1])
         ab_prev = ab_prev >> sh[1]
     else:
-        bank._ring[:, :, sel] >>= ns * _RING_SHIFT  # d itself is ring row w
+        r = bank._ring[:, :, sel] >> ns * _RING_SHIFT  # d itself is ring row w
+        np.maximum(r[1], _E_FLOOR, out=r[1])
+        bank._ring[:, :, sel] = r
         ab_prev = ab_prev.copy()
         ab_prev[:, :, sel] >>= ns2  # the lags and A_E
     bank._g3[sel] -= ns
@@ -66,8 +68,7 @@ def pass_end(bank, ab_prev):
     if not len(sel):
         return ab_prev
     qn[sel] = 0
-    r = ring[:, :, sel]  # d ring << 1, e ring (floored) << 2
-    np.maximum(r[1], _E_FLOOR, out=r[1])
+    r = ring[:, :, sel]  # d ring << 1, e ring << 2
     r <<= _RING_SHIFT
     ring[:, :, sel] = r
     ab_prev = ab_prev.copy()

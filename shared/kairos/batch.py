@@ -92,7 +92,7 @@ class Bank:
         self._nq = quiet_passes(size, self.s)
         self._lag = np.array(self.lags, dtype=_I64)
         # The d ring and the e ring, (2, size, n): a ring row is contiguous.
-        # The e ring may hold values below the floor of 4 (see _gain_down).
+        # The e ring holds e floored at 4, as Channel's does.
         self._ring = np.zeros((2, size, n), _I64)
         self._ring[1] = _E_FLOOR
         # The accumulators (re; im when demodulating) of the K lags and of
@@ -160,6 +160,7 @@ class Bank:
             X = ws.X[: b - a]
             np.clip(U[:, a:b].T, -Q14, Q14, out=X)  # (T, n), time-major
             self._derivative(X)
+            ws.el_float = False
             self._recur(X, ws)
             C2, KB = dominant(self, b - a, ws)
             np.copyto(c2[:, a:b], C2.T, casting="unsafe")
@@ -202,7 +203,7 @@ class Bank:
         K lags, then the energy A_E (whose recursion has the same form, fed
         by d * d from the ring row just written).  ws.EL gets the K lagged
         energies each sample read followed by its own e, shape (T, K + 1, n),
-        before the floor of 4 (see _gain_down).
+        floored at 4 like the ring.
         """
         T, n = X.shape
         K = len(self.lags)
@@ -271,7 +272,9 @@ class Bank:
             np.right_shift(ab_prev, s, out=tK)
             np.add(ab_prev, x2, out=ab_new)
             ab_new -= tK
-            np.right_shift(AEr[t], 14, out=erow[w])  # e
+            e = erow[w]
+            np.right_shift(AEr[t], 14, out=e)
+            np.maximum(e, _E_FLOOR, out=e)
             np.take(ering, js, axis=0, out=ELr[t], mode="wrap")  # E_lag,k and e
             ab_prev = ab_new
         self._w = w
