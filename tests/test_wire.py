@@ -23,7 +23,9 @@ EXAMPLES = [
              {"name": "mic", "lags": [1], "s": 6, "s0": 0, "ic": 0}]),
     dict(HEAD, t="report", n=4096, drop=0, miss=3,
          ch=[[-1234, 5678, 2, 30000, -100000, 99999, 1], [16384, M30, 7, 32767, M30, -M30, 0],
-             [-16384, 0, 0, 0, 0, 0, 0], [0, 1, 3, 1, -1, 1, 1]]),
+             [-16384, 0, 0, 0, 0, 0, 0], [0, 1, 3, 1, -1, 1, 1]],
+         coh=[[12000, 21000, 30000, 8000], [100, 2000, 5000, 9000, 16000, 24000, 30000, 32767],
+              [0], [0, 0, 0, 1]]),
     dict(HEAD, t="event", i=2, on=1, c=31000, n=4100),
     dict(HEAD, t="ping", node="node-01", id=7, t0=5000),
     dict(HEAD, t="pong", id=7, t0=5000, t1=100, t2=102),
@@ -52,6 +54,19 @@ CH_CFG = st.fixed_dictionaries({
 })
 ROW = st.tuples(st.integers(-16384, 16384), U30, st.integers(0, 7), Q15, S30, S30,
                 st.integers(0, 1)).map(list)
+COH = st.lists(Q15, min_size=1, max_size=8)
+
+
+@st.composite
+def report_rows(draw):
+    """ch and coh of a report: one spectrum per row, each row's k < its K."""
+    coh = draw(st.lists(COH, max_size=8))
+    rows = [draw(ROW) for _ in coh]
+    for r, c in zip(rows, coh):
+        r[2] %= len(c)
+    return {"ch": rows, "coh": coh}
+
+
 ARG = st.one_of(S30, ascii_text(0, 32), st.lists(S30, max_size=16))
 
 
@@ -64,7 +79,8 @@ MESSAGES = {
                     period=st.integers(1, 60000), every=st.integers(1, 65535),
                     weight=st.integers(1, 255), caps=st.lists(ascii_text(0, 16), max_size=16),
                     ch=st.lists(CH_CFG, max_size=8)),
-    "report": msg_of("report", n=U30, drop=U30, miss=U30, ch=st.lists(ROW, max_size=8)),
+    "report": st.tuples(msg_of("report", n=U30, drop=U30, miss=U30),
+                        report_rows()).map(lambda m: dict(m[0], **m[1])),
     "event": msg_of("event", i=st.integers(0, 7), on=st.integers(0, 1), c=Q15, n=U30),
     "ping": msg_of("ping", id=ID, t0=U30),
     "pong": msg_of("pong", id=ID, t0=U30, t1=U30, t2=U30),
@@ -152,7 +168,7 @@ def largest(t):
     body = {
         "hello": dict(board=at(32), fw=at(16), period=60000, every=65535, weight=255,
                       caps=[at(16)] * 16, ch=[cfg] * 8),
-        "report": dict(n=M30, drop=M30, miss=M30, ch=[row] * 8),
+        "report": dict(n=M30, drop=M30, miss=M30, ch=[row] * 8, coh=[[32767] * 8] * 8),
         "event": dict(i=7, on=1, c=32767, n=M30),
         "ping": dict(id=65535, t0=M30),
         "pong": dict(id=65535, t0=M30, t1=M30, t2=M30),
@@ -178,15 +194,26 @@ def test_largest_message_fits_every_limit(t):
 
 def test_sizes_of_a_four_channel_report():
     msg = EXAMPLES[1]
-    assert len(msg["ch"]) == 4
+    assert len(msg["ch"]) == 4 and [len(c) for c in msg["coh"]] == [4, 8, 1, 4]
     # version, type, node "node-01" (1 + 7), boot 4, seq 1 (varint 42), tick 4;
-    # n 4, drop 1, miss 1, channel count 1; 17 per channel; CRC 2.
-    assert len(wirebin.encode_bin(msg)) == 19 + 7 + 4 * 17 + 2 == 96
-    assert len(wire.encode_json(msg)) < 300
+    # n 4, drop 1, miss 1, channel count 1; 17 per channel; spectra: count 1,
+    # per channel a count and 2 per lag (17 lags); CRC 2.
+    assert len(wirebin.encode_bin(msg)) == 19 + 7 + 4 * 17 + 1 + 4 + 2 * 17 + 2 == 135
+    assert len(wire.encode_json(msg)) < 400
+
+
+def test_sizes_of_the_largest_report():
+    # 8 channels of 8 lags, every number at its widest: what a spool slot
+    # must hold (firmware/node/link.py sizes slots from this worst case).
+    msg = largest("report")
+    assert len(wire.encode_line(msg)) == 1023
+    assert len(wire.encode_json(msg)) == 1013
+    assert len(wirebin.encode_bin(msg)) == 338
 
 
 def test_tuples_are_accepted_and_decode_as_lists():
-    msg = dict(EXAMPLES[1], ch=[tuple(r) for r in EXAMPLES[1]["ch"]])
+    msg = dict(EXAMPLES[1], ch=[tuple(r) for r in EXAMPLES[1]["ch"]],
+               coh=tuple(tuple(c) for c in EXAMPLES[1]["coh"]))
     assert wire.validate(msg) is None
     assert wirebin.decode_bin(wirebin.encode_bin(msg), {}) == EXAMPLES[1]
     assert wire.decode_json(wire.encode_json(msg), {}) == EXAMPLES[1]
@@ -230,12 +257,21 @@ INVALID = [
     ("17 caps", bad(0, caps=["led"] * 17), "malformed"),
     ("non-ASCII", bad(0, board="caf\xe9"), "malformed"),
     ("control char", bad(0, fw="a\nb"), "malformed"),
-    ("9 channels", bad(1, ch=[[0] * 7] * 9), "malformed"),
-    ("row of 6", bad(1, ch=[[0] * 6]), "malformed"),
-    ("mean out of Q14", bad(1, ch=[[16385, 0, 0, 0, 0, 0, 0]]), "malformed"),
-    ("k = 8", bad(1, ch=[[0, 0, 8, 0, 0, 0, 0]]), "malformed"),
-    ("t_re = 2**30", bad(1, ch=[[0, 0, 0, 0, 2**30, 0, 0]]), "malformed"),
-    ("coll = 2", bad(1, ch=[[0, 0, 0, 0, 0, 0, 2]]), "malformed"),
+    ("9 channels", bad(1, ch=[[0] * 7] * 9, coh=[[0]] * 9), "malformed"),
+    ("row of 6", bad(1, ch=[[0] * 6], coh=[[0]]), "malformed"),
+    ("mean out of Q14", bad(1, ch=[[16385, 0, 0, 0, 0, 0, 0]], coh=[[0]]), "malformed"),
+    ("k = 8", bad(1, ch=[[0, 0, 8, 0, 0, 0, 0]], coh=[[0] * 8]), "malformed"),
+    ("t_re = 2**30", bad(1, ch=[[0, 0, 0, 0, 2**30, 0, 0]], coh=[[0]]), "malformed"),
+    ("coll = 2", bad(1, ch=[[0, 0, 0, 0, 0, 0, 2]], coh=[[0]]), "malformed"),
+    ("no coh", bad(1, coh=DROP), "malformed"),
+    ("coh for fewer rows", bad(1, coh=EXAMPLES[1]["coh"][:3]), "malformed"),
+    ("coh for more rows", bad(1, coh=EXAMPLES[1]["coh"] + [[0]]), "malformed"),
+    ("9 lags of coh", bad(1, ch=[[0] * 7], coh=[[0] * 9]), "malformed"),
+    ("empty coh", bad(1, ch=[[0] * 7], coh=[[]]), "malformed"),
+    ("coh 32768", bad(1, ch=[[0] * 7], coh=[[32768]]), "malformed"),
+    ("coh negative", bad(1, ch=[[0] * 7], coh=[[-1]]), "malformed"),
+    ("coh not a list", bad(1, ch=[[0] * 7], coh=[5]), "malformed"),
+    ("k past the spectrum", bad(1, ch=[[0, 0, 1, 0, 0, 0, 0]], coh=[[0]]), "malformed"),
     ("empty op", bad(5, op=""), "malformed"),
     ("args not dict", bad(5, args=[]), "malformed"),
     ("float arg", bad(5, args={"x": 1.5}), "malformed"),

@@ -64,13 +64,16 @@ _CH_CFG = (("name", ("s", 0, 16)), ("lags", ("L", 1, 8, ("H", 1, 1024))),
            ("s", ("B", 0, 255)), ("s0", ("B", 0, 255)), ("ic", _Q15))
 # A report row: mean, e, k, c, t_re, t_im, coll (k and coll share a byte).
 _ROW = ("R", (("h", -16384, 16384), _U30, ("3", 0, 7), _Q15, _S30, _S30, ("1", 0, 1)))
+# A report's per-lag spectrum: per channel (as many as rows), c of each lag.
+_COH = ("L", 0, 8, ("L", 1, 8, _Q15))
 
 # (name, binary type code, fields after the common ones)
 TYPES = (
     ("hello", 1, (("board", ("s", 0, 32)), ("fw", ("s", 0, 16)), ("period", ("H", 1, 60000)),
                   ("every", ("H", 1, 65535)), ("weight", ("B", 1, 255)),
                   ("caps", ("L", 0, 16, ("s", 0, 16))), ("ch", ("L", 0, 8, ("D", _CH_CFG))))),
-    ("report", 2, (("n", _U30), ("drop", _CNT), ("miss", _CNT), ("ch", ("L", 0, 8, _ROW)))),
+    ("report", 2, (("n", _U30), ("drop", _CNT), ("miss", _CNT), ("ch", ("L", 0, 8, _ROW)),
+                   ("coh", _COH))),
     ("event", 3, (("i", ("B", 0, 7)), ("on", ("B", 0, 1)), ("c", _Q15), ("n", _U30))),
     ("ping", 4, (("id", _ID), ("t0", _U30))),
     ("pong", 5, (("id", _ID), ("t0", _U30), ("t1", _U30), ("t2", _U30))),
@@ -165,7 +168,16 @@ def validate(msg):
     fields = FIELDS.get(msg["t"])
     if fields is None:
         return TYPE
-    return None if _fields_ok(msg, fields, 1) else MALFORMED
+    if not _fields_ok(msg, fields, 1):
+        return MALFORMED
+    if msg["t"] == "report":  # a spectrum per row, and each row's k one of its lags
+        rows, coh = msg["ch"], msg["coh"]
+        if len(coh) != len(rows):
+            return MALFORMED
+        for i in range(len(rows)):  # noqa: SIM110
+            if rows[i][2] >= len(coh[i]):
+                return MALFORMED
+    return None
 
 
 def text(s, n=64):
