@@ -129,9 +129,16 @@ def test_collapse_does_not_chatter_at_threshold():
 
 def test_collapse_callback_and_return_value():
     seen = []
-    ch = Channel(lags=(2, 3, 16), on_event=lambda tick, entered: seen.append((tick, entered)))
-    _, _, ev = run_channel(ch, [0] * 100 + sine(3000, 16, 0.5))
+
+    def on_event(tick, entered):
+        # read-backs inside the callback see the state after this sample
+        seen.append((tick, entered, ch.tick, ch.c2, ch.collapsed))
+
+    ch = Channel(lags=(2, 3, 16), on_event=on_event)
+    c2, _, ev = run_channel(ch, [0] * 100 + sine(3000, 16, 0.5))
     assert seen and seen[0][1] is True and ev[seen[0][0]] == 1
+    for tick, entered, now, c2_then, collapsed in seen:
+        assert now == tick and c2_then == c2[tick] and collapsed is entered
     assert ch.collapsed and ch.tick == 3099
 
 
