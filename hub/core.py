@@ -223,7 +223,8 @@ class Hub:
             self.event("status", f"{node} {'online' if msg['online'] else 'offline'}", node=node)
         elif t == "ack":
             self.event("ack", f"{node} command {msg['id']} "
-                       + ("ok" if msg["ok"] else "failed: " + msg["err"]), node=node)
+                       + ("ok" if msg["ok"] else "failed: " + msg["err"]), node=node,
+                       id=msg["id"], ok=msg["ok"])
 
     def hub_time(self, node: str, boot: int, tick: int, t_rx: float) -> float:
         """The hub time of a node tick; the arrival time until the node's

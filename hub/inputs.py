@@ -171,7 +171,8 @@ class Inputs(Transport):
                 if v.n % v.every == 0:
                     row = [v.mean >> 6, v.ch.e, v.ch.k, v.ch.c, v.ch.t_re, v.ch.t_im,
                            int(v.ch.collapsed)]
-                    frames.append(self._frame(v, "report", n=v.n, drop=0, miss=0, ch=[row]))
+                    frames.append(self._frame(v, "report", n=v.n, drop=0, miss=0, ch=[row],
+                                              coh=[list(v.ch.coh)]))
         for f in frames:
             self._deliver(f, "input", None)
         return taken

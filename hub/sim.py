@@ -173,8 +173,9 @@ class SimMesh(Transport):
         b = self._bank
         cols = [self._mean >> _MEAN_S, b.e, b.k, b.c, b.t_re, b.t_im, b.collapsed.astype(int)]
         rows = np.stack(cols, axis=1).tolist()
+        coh = b.coh.tolist()  # (n, K): each node's per-lag spectrum
         n = self._n & _M30
-        return [self._frame(i, "report", n=n, drop=0, miss=0, ch=[rows[i]])
+        return [self._frame(i, "report", n=n, drop=0, miss=0, ch=[rows[i]], coh=[coh[i]])
                 for i in range(self.n)]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from .master import Master
 from .mesh import NodeView
+from .spectrum import Spectra
 
 _Q15 = 32768.0
 
@@ -18,11 +19,13 @@ class NodeStates:
         # Collapses that came before the node's first report: remembered
         # (as BLEND memories) once a report gives them a signature.
         self.pending: dict[str, list[tuple[float, float]]] = {}  # node -> [(c, t_hub)]
+        self.spectra = Spectra()  # per-lag coherence over the last minutes (the web page)
 
     # -- frames ---------------------------------------------------------------------
     def on_hello(self, msg: dict) -> None:
         node = msg["node"]
         names = ", ".join(c["name"] for c in msg["ch"])
+        self.spectra.on_hello(node, [c["lags"] for c in msg["ch"]])
         self.hub.event("hello", f"{node}: {msg['board']} fw {msg['fw']}, channels {names}",
                        node=node)
         self.hub.store.log("hello", {k: msg[k] for k in ("node", "board", "fw", "boot")},
@@ -39,6 +42,9 @@ class NodeStates:
             t_m = t if m._t is None or t >= m._t else m._t
             m.update(min(1.0, row[3] / 32767), float(row[4]), float(row[5]), t_m)
         self.latest[node] = msg
+        coh = msg.get("coh")
+        if coh:
+            self.spectra.add(node, coh, t, self.hello(node))
         if node in self.pending and msg["ch"]:
             sig = self.signature([node])
             for c, t_ev in self.pending.pop(node):

@@ -33,7 +33,8 @@ HELLO = line("hello", board="sim", fw="0.1.0", period=20, every=25, weight=1,
 
 def report(c=26870, k=3, coll=0, seq=1, rows=None, drop=0, miss=0, **kw):
     rows = rows or [[100, 5000, k, c, 300, -300, coll]]
-    return line("report", seq=seq, n=seq * 25, drop=drop, miss=miss, ch=rows, **kw)
+    coh = [[r[3]] * (r[2] + 1) for r in rows]
+    return line("report", seq=seq, n=seq * 25, drop=drop, miss=miss, ch=rows, coh=coh, **kw)
 
 
 class Mono:

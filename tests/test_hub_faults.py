@@ -221,7 +221,7 @@ port = {broker.port}
         hello = dict(head, t="hello", seq=0, board="sim", fw="0.1", period=0, every=10,
                      weight=1, caps=[], ch=[])  # period 0: not a valid hello
         good = dict(head, t="report", seq=1, n=10, drop=0, miss=0,
-                    ch=[[1, 2, 0, 30000, 3, 0, 1]])
+                    ch=[[1, 2, 0, 30000, 3, 0, 1]], coh=[[30000]])
         tap.publish("becomingone/bad-1/hello", json.dumps(hello).encode())
         for junk in (b"\x00\xff garbage", b"{", b'{"v":1,"t":"report"}'):
             tap.publish("becomingone/bad-1/report", junk)

@@ -76,16 +76,19 @@ _ROW = st.tuples(st.sampled_from([-16384, 16384, 0, -1]), st.sampled_from([M30, 
 
 @settings(max_examples=60, deadline=None)
 @given(name=st.sampled_from(BOARDS), rows=st.lists(_ROW, min_size=8, max_size=8),
-       head=st.tuples(*[st.sampled_from([0, 9, M30])] * 6), err=st.text(max_size=200))
-def test_no_frame_outgrows_a_slot(name, rows, head, err):
+       head=st.tuples(*[st.sampled_from([0, 9, M30])] * 6), err=st.text(max_size=200),
+       coh=st.lists(st.lists(st.sampled_from([32767, 10000, 0]), min_size=8, max_size=8),
+                    min_size=8, max_size=8))
+def test_no_frame_outgrows_a_slot(name, rows, head, err, coh):
     # Any report, event or ack this node can make fits its spool's slot, in
-    # every encoding (the slot is sized by encoding the worst case).
+    # every encoding (the slot is sized by encoding the worst case; a report
+    # with 8 lags per channel: a set command may give a channel 8).
     cfg = config.merge(board(name), {"node": "z" * 32, "hal": "sim"})
     nch = len(cfg["sensors"])
     boot, seq, tick, n, drop, miss = head
     common = {"node": "z" * 32, "boot": boot, "seq": seq, "tick": tick}
     report = dict(common, t="report", n=n, drop=drop, miss=miss,
-                  ch=[list(r) for r in rows[:nch]])
+                  ch=[list(r) for r in rows[:nch]], coh=coh[:nch])
     event = dict(common, t="event", i=7, on=1, c=32767, n=n)
     from node.app import _plain
 

@@ -20,7 +20,7 @@ def hello(seq=0, boot=100, period=20, every=25, node="n1"):
 
 
 def report(seq, node="n1", boot=100, drop=0):
-    return frame("report", seq, node, boot, n=seq, drop=drop, miss=0, ch=[])
+    return frame("report", seq, node, boot, n=seq, drop=drop, miss=0, ch=[], coh=[])
 
 
 def test_dedup_gaps_and_frames_by_type():

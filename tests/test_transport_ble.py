@@ -24,7 +24,7 @@ HELLO = frame("hello", board="esp32c3", fw="0.1", period=20, every=25, weight=1,
 
 def report(seq, node="b1"):
     return frame("report", node, seq, n=seq * 25, drop=0, miss=1,
-                 ch=[[-5, 12345, 3, 9000, -77, 88, 1]] * 3)
+                 ch=[[-5, 12345, 3, 9000, -77, 88, 1]] * 3, coh=[[100, 200, 300, 9000]] * 3)
 
 
 class Sink:

@@ -27,7 +27,7 @@ HELLO = frame("hello", board="sim", fw="0.1", period=10, every=10, weight=1, cap
 
 def report(seq, node="a"):
     return frame("report", node, seq, n=seq * 10, drop=0, miss=0,
-                 ch=[[1, 2, 3, 4, 5, 6, 0]])
+                 ch=[[1, 2, 3, 4, 5, 6, 0]], coh=[[1, 2, 3, 4]])
 
 
 class Client:

@@ -32,7 +32,7 @@ HELLO = frame("hello", board="sim", fw="0.1", period=20, every=25, weight=1, cap
 
 def report(seq, node="n1"):
     return frame("report", node, seq, n=seq * 25, drop=0, miss=0,
-                 ch=[[100, 5000, 2, 12000, 300, -300, 0]])
+                 ch=[[100, 5000, 2, 12000, 300, -300, 0]], coh=[[0, 6000, 12000, 3000]])
 
 
 class Collect:

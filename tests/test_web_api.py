@@ -80,6 +80,7 @@ def err(r, status):
 
 
 GETS = ["/api/nodes", "/api/nodes/sim-0003", "/api/nodes/sim-0003/history",
+        "/api/nodes/sim-0003/spectrum",
         "/api/nodes/sim-0003/events", "/api/mesh", "/api/events", "/api/log", "/api/memories",
         "/api/memories/similar", "/api/rules", "/api/rules/never", "/api/outputs",
         "/api/health", "/api/metrics", "/api/inputs"]
@@ -90,7 +91,8 @@ def test_openapi_lists_exactly_the_endpoints_tested(local):
     paths = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert paths == {
         ("GET", "/api/nodes"), ("GET", "/api/nodes/{node}"), ("GET", "/api/nodes/{node}/history"),
-        ("GET", "/api/nodes/{node}/events"), ("GET", "/api/mesh"), ("GET", "/api/events"),
+        ("GET", "/api/nodes/{node}/events"), ("GET", "/api/nodes/{node}/spectrum"),
+        ("GET", "/api/mesh"), ("GET", "/api/events"),
         ("GET", "/api/log"), ("GET", "/api/memories"), ("GET", "/api/memories/similar"),
         ("POST", "/api/memories/recall"), ("GET", "/api/rules"), ("GET", "/api/rules/{name}"),
         ("PATCH", "/api/rules/{name}"), ("POST", "/api/rules/{name}/fire"),
@@ -151,6 +153,20 @@ def test_history_is_downsampled_with_the_dominant_lag(local, hub):
     assert local.get("/api/nodes/sim-0002/history?ch=0").status_code == 200
     err(local.get("/api/nodes/sim-0002/history?since=1e300"), 422)
     err(local.get("/api/nodes/ghost/history"), 404)
+
+
+def test_spectrum_is_the_per_lag_coherence_over_time(local, hub):
+    sp = local.get("/api/nodes/sim-0002/spectrum?ch=0").json()
+    assert sp["lags"] == [2, 4, 8, 16] and sp["lags_ms"] == [40.0, 80.0, 160.0, 320.0]
+    assert sp["bucket"] == 5.0 and sp["span"] == 600.0
+    assert 1 <= len(sp["times"]) == len(sp["c"]) <= 121
+    assert sp["times"] == sorted(sp["times"]) and sp["times"][-1] <= hub.clock()
+    assert all(len(col) == 4 and all(0 <= v <= 1 for v in col) for col in sp["c"])
+    assert any(v > 0 for col in sp["c"] for v in col)
+    assert "has no channel 1" in err(local.get("/api/nodes/sim-0002/spectrum?ch=1"), 404)
+    err(local.get("/api/nodes/sim-0002/spectrum?ch=8"), 422)
+    err(local.get("/api/nodes/sim-0002/spectrum?ch=x"), 422)
+    err(local.get("/api/nodes/ghost/spectrum"), 404)
 
 
 def test_mesh_health_metrics(local):

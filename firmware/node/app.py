@@ -118,12 +118,13 @@ class Node:
         return m
 
     def report(self):
-        """The report frame.  One dict and its rows, refilled every time (the
-        link encodes it at once): a report allocates next to nothing."""
+        """The report frame.  One dict, its rows and spectra, refilled every
+        time (the link encodes it at once): a report allocates next to nothing."""
         m = self._rep
         if m is None or len(m["ch"]) != len(self.chans):
             m = self._rep = self.frame("report")
             m["ch"] = [[0] * 7 for _ in self.chans]
+            m["coh"] = [[0] * len(c.kernel.lags) for c in self.chans]
         else:
             seq = self.seq
             self.seq = (seq + 1) & MASK
@@ -134,9 +135,16 @@ class Node:
         m["drop"] = sp.dropped + sp.oversize  # every frame the spool lost
         m["miss"] = self.missed
         rows = m["ch"]
+        cohs = m["coh"]
         i = 0
         for c in self.chans:
             k = c.kernel
+            src = k.coh  # the kernel's own array, refreshed: copied in place
+            dst = cohs[i]
+            if len(dst) != len(src):  # new lags (a set command): once
+                dst = cohs[i] = [0] * len(src)
+            for j in range(len(src)):
+                dst[j] = src[j]
             r = rows[i]
             r[0] = c.mean >> _MEAN_S
             r[1] = k.e

@@ -72,7 +72,9 @@ class Link:
         head = {"node": node, "boot": M30, "seq": M30, "tick": M30}
         row = [-16384, M30, 7, 32767, -M30, -M30, 1]
         worst = (
-            {"t": "report", "n": M30, "drop": M30, "miss": M30, "ch": [row] * nch},
+            # 8 lags per channel whatever the config: a set command may add lags
+            {"t": "report", "n": M30, "drop": M30, "miss": M30, "ch": [row] * nch,
+             "coh": [[32767] * 8] * nch},
             {"t": "event", "i": 7, "on": 1, "c": 32767, "n": M30},
             {"t": "ack", "id": 65535, "ok": 1, "err": "x" * ERR_MAX},
         )

@@ -164,6 +164,20 @@ def history(hub: Any, name: str, ch: int, since: float, until: float,
             "lags": lags, "lags_s": secs, "rows_read": len(rows)}
 
 
+def spectrum(hub: Any, name: str, ch: int, now: float) -> dict[str, Any]:
+    """The channel's per-lag coherence over the last minutes, from the hub's
+    memory (hub/spectrum.py): columns oldest first, c per lag 0..1."""
+    sp = hub.nodes.spectra
+    got = sp.get(name, ch, now) or {"times": [], "lags": [], "c": []}
+    lags, secs = lags_s(hub, name, ch)
+    if got["lags"] and got["lags"] != lags:  # (lags changed, no hello since)
+        lags, secs = got["lags"], []
+    return {"node": name, "ch": ch, "span": sp.span, "bucket": sp.bucket,
+            "times": [num(t, 3) for t in got["times"]], "lags": lags,
+            "lags_ms": [num(s * 1000.0, 3) for s in secs],
+            "c": [[num(v / Q15, 4) for v in col] for col in got["c"]]}
+
+
 def recent_events(hub: Any) -> list[dict[str, Any]]:
     return settle(list, hub.recent)
 

@@ -65,7 +65,7 @@ def frames(n=N, k=K, seed=4):
                rng.randrange(-(1 << 29), 1 << 29), rng.randrange(2)]
         out.append({"t": "report", "node": f"bench-{i:02d}", "boot": boots[i], "seq": seq,
                     "tick": (seq * 100) & wire.M30, "n": seq * 5, "drop": 0, "miss": 0,
-                    "ch": [row]})
+                    "ch": [row], "coh": [[rng.randrange(32768) for _ in range(8)]]})
     return out
 
 

@@ -70,7 +70,8 @@ topic = "{OUT_TOPIC}"
 def report(seq, c, boot=12345):
     return wire.encode_json({"t": "report", "node": NODE, "boot": boot, "seq": seq,
                              "tick": (seq * 100) & wire.M30, "n": seq * 5, "drop": 0,
-                             "miss": 0, "ch": [[0, 1000, 2, c, 100, -100, 0]]})
+                             "miss": 0, "ch": [[0, 1000, 2, c, 100, -100, 0]],
+                             "coh": [[c // 4, c // 2, c, c // 2]]})
 
 
 def started(cid, broker, subscribe=None):

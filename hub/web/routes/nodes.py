@@ -1,4 +1,5 @@
-"""GET /api/nodes, /api/nodes/{node}, /api/nodes/{node}/history, .../events."""
+"""GET /api/nodes, /api/nodes/{node}, /api/nodes/{node}/history, .../spectrum,
+.../events."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -37,6 +38,15 @@ def get_node(hub: HubDep, node: Name) -> dict:
     return out
 
 
+def _channel(hub, node: str, ch: int) -> None:
+    _known(hub, node)
+    info = hub.registry.nodes.get(node)
+    chans = ((info.hello if info else None) or {}).get("ch")
+    if isinstance(chans, list) and ch >= len(chans):  # (no hello yet: the store may know)
+        have = f"channels 0..{len(chans) - 1}" if chans else "no channels"
+        raise HTTPException(404, f"node {node!r} has no channel {ch} (it has {have})")
+
+
 @router.get("/nodes/{node}/history",
             summary="A channel's coherence and dominant lag over time, downsampled")
 def history(hub: HubDep, node: Name,
@@ -46,12 +56,7 @@ def history(hub: HubDep, node: Name,
             until: Annotated[float | None, Query(description="unix seconds; "
                                                  "default: now")] = None,
             points: Annotated[int, Query(ge=1, le=2000)] = 300) -> dict:
-    _known(hub, node)
-    info = hub.registry.nodes.get(node)
-    chans = ((info.hello if info else None) or {}).get("ch")
-    if isinstance(chans, list) and ch >= len(chans):  # (no hello yet: the store may know)
-        have = f"channels 0..{len(chans) - 1}" if chans else "no channels"
-        raise HTTPException(404, f"node {node!r} has no channel {ch} (it has {have})")
+    _channel(hub, node, ch)
     until = hub.clock() if until is None else until
     since = until - 600.0 if since is None else since
     if not (abs(since) < 1e11 and abs(until) < 1e11) or since >= until:
@@ -59,6 +64,17 @@ def history(hub: HubDep, node: Name,
     if until - since > 3650 * 86400:
         raise HTTPException(422, "the range is at most 10 years")
     return views.history(hub, node, ch, since, until, points)
+
+
+@router.get("/nodes/{node}/spectrum",
+            summary="A channel's per-lag coherence spectrum over the last 10 minutes")
+def spectrum(hub: HubDep, node: Name,
+             ch: Annotated[int, Query(ge=0, le=7, description="channel index")] = 0) -> dict:
+    """Columns of 5 s (the newest still filling), oldest first: `times` (each
+    column's start, unix seconds), `lags` (samples) and `lags_ms`, and `c`:
+    per column the mean coherence (0..1) of each lag."""
+    _channel(hub, node, ch)
+    return views.spectrum(hub, node, ch, hub.clock())
 
 
 @router.get("/nodes/{node}/events", summary="A node's stored collapse/release events")
