@@ -80,7 +80,7 @@ class Spectra:
         with self._lock:
             for i, spec in enumerate(coh):
                 h = self._h.get((node, i))
-                if h is None or h.K != len(spec):
+                if h is None or len(spec) != h.K:
                     chs = hello["ch"] if hello else []
                     lg = tuple(chs[i]["lags"]) if i < len(chs) else ()
                     h = self._h[(node, i)] = _Hist(lg, len(spec), self.cols)
