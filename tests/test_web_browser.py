@@ -186,6 +186,45 @@ def test_a_command_from_the_page_reaches_a_node(demo, browser, tmp_path):
     page.close()
 
 
+# Pixels of the heatmap's cells (left of the colour scale): how many are
+# painted, how many distinct colours, and a digest that changes when redrawn.
+HEAT_PIXELS = """cv => {
+  const d = cv.getContext("2d").getImageData(0, 0, cv.width - 32 * devicePixelRatio, cv.height).data;
+  let painted = 0, sum = 0; const colours = new Set();
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i + 3] === 0) continue;
+    painted++; colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    sum = (sum * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2] + i) % 1000000007;
+  }
+  return {painted, colours: colours.size, sum, total: d.length / 4};
+}"""
+
+
+def test_the_detail_shows_the_spectrum_heatmap(demo, browser, tmp_path):
+    page = browser.new_page()
+    errors = watch(page)
+    page.goto(demo.url)
+    page.click('#nodes .nrow[data-node="sim-0005"]')
+    page.wait_for_selector("#detail:not([hidden])")
+    # A few 5 s columns: the demo has run since the first test.
+    page.wait_for_function("+(document.getElementById('d-spec').dataset.columns || 0) >= 2",
+                           timeout=20000)
+    assert page.inner_text("#d-ch") == "0: rhythm"
+    cv = page.locator("#d-spec")
+    first = cv.evaluate(HEAT_PIXELS)
+    # Cells cover a real part of the plot, in many shades (c differs per lag).
+    assert first["painted"] > 0.02 * first["total"] and first["colours"] > 20, first
+    # Live: the newest column fills and new ones come (redrawn every 3 s).
+    assert wait_for(lambda: cv.evaluate(HEAT_PIXELS)["sum"] != first["sum"], 15)
+    shot = tmp_path / "page-spectrum.png"
+    page.locator("#detail").screenshot(path=str(shot))
+    size, spread = not_blank(shot)
+    assert spread > 10, (size, spread)
+    print(f"\nspectrum screenshot: {shot}")
+    assert not errors, errors
+    page.close()
+
+
 def test_a_rule_changed_from_the_page(demo, browser, tmp_path):
     page = browser.new_page()
     errors = watch(page)

@@ -125,12 +125,12 @@
   // that sent the command has returned.
   const acks = new Map();
   function onAck(e, fromLive) {
-    const m = /command (\d+) /.exec(e.text);
-    if (!m) return;
-    acks.set(`${e.node}/${m[1]}`, e.text);
+    if (e.id == null) return;
+    const id = String(e.id);
+    acks.set(`${e.node}/${id}`, e.text);
     if (acks.size > 200) acks.delete(acks.keys().next().value);
     const res = $("cmd-result");
-    if (fromLive && e.node === S.detail && res.dataset.cid === m[1]) res.textContent = e.text;
+    if (fromLive && e.node === S.detail && res.dataset.cid === id) res.textContent = e.text;
   }
   function eventLi(e) {
     const li = document.createElement("li"), tm = document.createElement("time");
@@ -213,8 +213,25 @@
     const span = Math.round((until - tmin) / 60);
     Plots.lines($("d-plot"), series, { tmin, tmax: until,
       label: n.channels.map(c => c.name).join(" · ") + ` · last ${span} min` });
-    if (hs[0] && hs[0].ok) Plots.lagStrip($("d-lag"), hs[0].body.points, hs[0].body.lags_s, tmin, until, 3);
+    const sel = $("d-ch"), names = n.channels.map((c, i) => `${i}: ${c.name}`);
+    if ([...sel.options].map(o => o.textContent).join() !== names.join()) {
+      const keep = sel.value;
+      sel.replaceChildren(...names.map((t, i) => { const o = document.createElement("option"); o.value = i; o.textContent = t; return o; }));
+      sel.value = keep && +keep < names.length ? keep : "0";
+    }
+    await loadSpectrum(name);
   }
+  // The per-lag spectrum of the chosen channel: hub memory, 5 s columns.
+  async function loadSpectrum(name) {
+    const ch = +$("d-ch").value || 0;
+    const r = await api(`/api/nodes/${encodeURIComponent(name)}/spectrum?ch=${ch}`);
+    if (!r.ok || S.detail !== name) return;
+    // Zoomed like the coherence plot: what there is, at least a minute.
+    const now = Date.now() / 1000, cv = $("d-spec"), t = r.body.times;
+    Plots.heatmap(cv, r.body, Math.max(now - 600, Math.min(t.length ? t[0] : now, now - 60)), now);
+    cv.dataset.columns = r.body.times.length;
+  }
+  $("d-ch").onchange = () => { if (S.detail) loadSpectrum(S.detail); };
 
   $("cmd-form").onsubmit = async e => {
     e.preventDefault();

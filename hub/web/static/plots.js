@@ -1,4 +1,4 @@
-// Plain-canvas plots: time series, the phase dial, sparklines, the lag strip.
+// Plain-canvas plots: time series, the phase dial, sparklines, the spectrum heatmap.
 "use strict";
 
 const Plots = (() => {
@@ -115,26 +115,49 @@ const Plots = (() => {
     ctx.stroke();
   }
 
-  // Dominant lag per time bucket as colored cells, one row per lag.
-  function lagStrip(canvas, points, lagsS, tmin, tmax, dt) {
+  // Coherence 0..1 to a colour: dark blue through teal and green to yellow.
+  const RAMP = [[13, 16, 40], [32, 74, 140], [25, 150, 160], [90, 200, 100], [250, 230, 70]];
+  function heat(v) {
+    const x = Math.max(0, Math.min(1, v)) * (RAMP.length - 1), i = Math.min(RAMP.length - 2, Math.floor(x)), f = x - i;
+    const a = RAMP[i], b = RAMP[i + 1];
+    return `rgb(${a.map((ai, j) => Math.round(ai + (b[j] - ai) * f)).join(",")})`;
+  }
+
+  // The per-lag spectrum over time: sp = /api/nodes/{node}/spectrum (times,
+  // lags_ms, c per column and lag, bucket s); one row per lag (shortest at the
+  // bottom), one cell per column, colour = c; a colour scale on the right.
+  function heatmap(canvas, sp, tmin, tmax) {
     const { ctx, w, h } = fit(canvas);
     ctx.clearRect(0, 0, w, h);
-    const n = Math.max(1, lagsS.length), pad = 26, rh = (h - 4) / n;
+    const pad = { l: 44, r: 30, t: 4, b: 14 }, K = sp.lags.length;
     ctx.font = "10px system-ui"; ctx.fillStyle = C.text;
-    lagsS.forEach((s, k) => ctx.fillText(s < 1 ? `${Math.round(s * 1000)}ms` : `${s.toFixed(1)}s`, 0, h - 4 - k * rh - rh / 2 + 3));
-    const X = t => pad + (t - tmin) / Math.max(1e-9, tmax - tmin) * (w - pad);
-    const bw = Math.max(1, X(tmin + dt) - X(tmin));
-    for (const p of points) {
-      if (p.k == null) continue;
-      if (p.t + dt < tmin) continue;
-      const x = Math.max(pad, X(p.t));
-      ctx.fillStyle = PALETTE[p.k % PALETTE.length];
-      ctx.globalAlpha = 0.35 + 0.65 * (p.c ?? 0);
-      ctx.fillRect(x, h - 4 - (p.k + 1) * rh, bw + 0.5, rh - 1);
+    if (!K) { ctx.fillText("no spectrum yet", pad.l, h / 2); return; }
+    const pw = w - pad.l - pad.r, rh = (h - pad.t - pad.b) / K;
+    const X = t => pad.l + (t - tmin) / Math.max(1e-9, tmax - tmin) * pw;
+    const lab = ms => ms == null ? "" : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+    sp.lags.forEach((lag, k) => {
+      const y = h - pad.b - (k + 0.5) * rh + 3;
+      ctx.fillText(sp.lags_ms.length ? lab(sp.lags_ms[k]) : `lag ${lag}`, 0, y);
+    });
+    sp.times.forEach((t, i) => {
+      const x0 = Math.max(pad.l, X(t)), x1 = Math.min(pad.l + pw, X(t + sp.bucket));
+      if (x1 <= x0) return;
+      sp.c[i].forEach((v, k) => {
+        ctx.fillStyle = heat(v);
+        ctx.fillRect(x0, h - pad.b - (k + 1) * rh, x1 - x0 + 0.5, rh - 0.5);
+      });
+    });
+    ctx.fillStyle = C.text;  // time axis: before now
+    const span = tmax - tmin, step = [10, 15, 30, 60, 120, 300].find(v => span / v <= 6) || 600;
+    for (let d = 0; d <= span; d += step) {
+      const x = X(tmax - d), txt = !d ? "now" : d % 60 ? `-${d}s` : `-${d / 60}m`;
+      ctx.fillText(txt, Math.max(pad.l, Math.min(x - 8, w - pad.r - 22)), h - 2);
     }
-    ctx.globalAlpha = 1;
+    const sx = w - pad.r + 8, sh = h - pad.t - pad.b;  // the colour scale
+    for (let j = 0; j < sh; j++) { ctx.fillStyle = heat(1 - j / sh); ctx.fillRect(sx, pad.t + j, 8, 1.5); }
+    ctx.fillStyle = C.text; ctx.fillText("1", sx + 10, pad.t + 8); ctx.fillText("0", sx + 10, h - pad.b);
   }
 
   const relayout = () => { generation++; };
-  return { fit, relayout, Ring, lines, dial, spark, lagStrip, C, PALETTE };
+  return { fit, relayout, Ring, lines, dial, spark, heatmap, heat, C, PALETTE };
 })();
