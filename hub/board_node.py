@@ -11,7 +11,8 @@ from hub.board_def import load_board, validate_board
 
 # Node configs: keys that may override the board definition, and their own keys.
 NODE_OVERRIDES = ("period_ms", "report_every", "weight", "sensors", "outputs", "watchdog_ms", "hal")
-_NODE_OWN = ("node", "transport", "wifi", "mqtt", "serial", "seed", "realtime", "clock_start")
+_NODE_OWN = ("node", "transport", "wifi", "mqtt", "serial", "spool", "seed", "realtime",
+             "clock_start")
 _NODE_KEYS = {"board", *_NODE_OWN, *NODE_OVERRIDES}
 _SECRET_KEYS = ("password",)
 _MQTT_DEFAULTS: dict[str, Any] = {
@@ -94,6 +95,13 @@ def _node_config(cfg: dict, board: dict | None) -> tuple[dict, dict]:
     _int("seed", c["seed"], 0, (1 << 30) - 1)
     if "serial" in c:
         _obj("serial", c["serial"])
+    if "spool" in c:  # the store-and-forward ring (firmware/node/link.py), as the node checks it
+        spool = _obj("spool", c["spool"])
+        _keys("spool", spool, {"slots", "size"})
+        if "slots" in spool:
+            _int("spool.slots", spool["slots"], 2, 1024)
+        if "size" in spool:
+            _int("spool.size", spool["size"], 0, 4096)
     if "realtime" in c:
         _bool("realtime", c["realtime"])
     if "clock_start" in c:

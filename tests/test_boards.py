@@ -353,6 +353,13 @@ def test_node_config_defaults():
                            "password": MQTT_SECRET, "prefix": "becomingone", "keepalive": 30}
 
 
+def test_node_config_spool_is_known():
+    # What the firmware accepts (firmware/node/config.py) and the flash tool may write.
+    for spool in ({"slots": 16, "size": 512}, {"slots": 2}, {"size": 0}, {}):
+        assert boards.validate_node_config(node(spool=spool))["spool"] == spool
+        assert merged_config(load_board("pico"), node(board="pico", spool=spool))["spool"] == spool
+
+
 def test_merged_config_is_node_over_board():
     board = load_board("esp32-devkit")
     sensors = [{"name": "only", "kind": "adc", "pin": 33, "offset": 32768, "shift": 1}]
@@ -394,6 +401,11 @@ BAD_NODES = [
     (node(colour="red"), "colour", "unknown key"),
     (node(seed=-1), "seed", "0..1073741823"),
     (node(hal="pi"), "hal", "not 'pi'"),
+    (node(spool=8), "spool", "expected an object"),
+    (node(spool={"slots": 1}), "spool.slots", "1 is out of range 2..1024"),
+    (node(spool={"size": 5000}), "spool.size", "out of range 0..4096"),
+    (node(spool={"slots": 8, "bytes": 9}), "spool.bytes", "unknown key"),
+    (node(spool={"slots": "8"}), "spool.slots", "expected an integer"),
 ]
 
 
@@ -441,7 +453,7 @@ def test_cli_lists_boards(capsys):
 
 def test_cli_checks_boards_and_node_configs(capsys, tmp_path):
     cfg = tmp_path / "kitchen-1.json"
-    cfg.write_text(json.dumps(mqtt_node()))
+    cfg.write_text(json.dumps(mqtt_node(spool={"slots": 16, "size": 512})))
     files = [str(boards.boards_dir() / f"{n}.json") for n in SHIPPED] + [str(cfg)]
     assert main(["boards", "check", *files]) == 0
     assert capsys.readouterr().out.splitlines() == [f"ok: {f}" for f in files]

@@ -189,7 +189,8 @@ def test_a_command_from_the_page_reaches_a_node(demo, browser, tmp_path):
 # Pixels of the heatmap's cells (left of the colour scale): how many are
 # painted, how many distinct colours, and a digest that changes when redrawn.
 HEAT_PIXELS = """cv => {
-  const d = cv.getContext("2d").getImageData(0, 0, cv.width - 32 * devicePixelRatio, cv.height).data;
+  const w = cv.width - 32 * devicePixelRatio;
+  const d = cv.getContext("2d").getImageData(0, 0, w, cv.height).data;
   let painted = 0, sum = 0; const colours = new Set();
   for (let i = 0; i < d.length; i += 4) {
     if (d[i + 3] === 0) continue;
