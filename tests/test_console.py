@@ -96,11 +96,16 @@ def test_a_new_boot_without_its_hello_forgets_the_old_lags(con):
     the console says so once and shows the lag index until a hello."""
     con.feed(HELLO)
     assert con.feed(report(k=3)) == ["12:00:01 kitchen-1 c=0.82 τ=320ms"]
+    assert con.take() == []  # its hello was seen: nothing to ask
     assert con.feed(report(k=3, boot=78, seq=1)) == [
-        "12:00:01 kitchen-1 new boot 78, its hello was missed: lags unknown, τ shown as lag#k "
-        "until the next hello",
+        "12:00:01 kitchen-1 new boot 78, its hello was missed: asked for it (τ shown as lag#k "
+        "until it comes)",
         "12:00:01 kitchen-1 c=0.82 τ=lag#3"]
+    (ask,) = [wire.LineDecoder().feed(b)[0] for b in con.take()]  # a "hello" cmd to the node
+    assert (ask["t"], ask["node"], ask["op"], ask["args"], ask["id"]) == (
+        "cmd", "kitchen-1", "hello", {}, 1)
     assert con.feed(report(k=2, boot=78, seq=2)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#2"]
+    assert con.take() == []  # once per boot
     assert con.feed(line("event", boot=78, seq=3, i=0, on=1, c=26870, n=9)) == [
         "12:00:01 kitchen-1 ch0 c=0.82 τ=lag#2 COLLAPSE"]  # how many channels: unknown
     ch = [dict(CH[0], lags=[3, 6, 12])]
@@ -110,14 +115,34 @@ def test_a_new_boot_without_its_hello_forgets_the_old_lags(con):
     assert con.feed(report(k=2, boot=78, seq=5)) == ["12:00:01 kitchen-1 c=0.82 τ=240ms"]
     # A third boot heard only through an event: no τ from the second boot's lags.
     assert con.feed(line("event", boot=79, seq=0, i=0, on=0, c=100, n=9)) == [
-        "12:00:01 kitchen-1 new boot 79, its hello was missed: lags unknown, τ shown as lag#k "
-        "until the next hello",
+        "12:00:01 kitchen-1 new boot 79, its hello was missed: asked for it (τ shown as lag#k "
+        "until it comes)",
         "12:00:01 kitchen-1 ch0 c=0.00 collapse over"]
-    # A node first heard mid-boot, then reset: nothing to forget, still noted.
+    assert len(con.take()) == 1
+    # A node first heard mid-boot (asked at once), then reset: nothing to
+    # forget, still noted, asked again.
     con.feed(report(node="n2", boot=5))
+    assert [wire.LineDecoder().feed(b)[0]["node"] for b in con.take()] == ["n2"]
     assert con.feed(report(node="n2", boot=6, k=1)) == [
-        "12:00:01 n2 new boot 6 (no hello seen yet: τ shown as lag#k until one)",
+        "12:00:01 n2 new boot 6 (no hello seen yet: asked for it; τ shown as lag#k until then)",
         "12:00:01 n2 c=0.82 τ=lag#1"]
+    assert len(con.take()) == 1
+    # Its ack names the automatic request; the hello it brings gives τ.
+    assert con.sent[4][0] == "hello, automatic"
+    assert con.feed(line("ack", node="n2", boot=6, seq=1, id=4, ok=1, err="")) == [
+        "12:00:01 n2 ack #4 (hello, automatic): ok in 0.0 ms"]
+    con.feed(line("hello", node="n2", boot=6, seq=2, board="sim", fw="0.1.0", period=20,
+                  every=25, weight=1, caps=[], ch=CH))
+    assert con.feed(report(node="n2", boot=6, seq=3, k=1)) == ["12:00:01 n2 c=0.82 τ=80ms"]
+    assert con.take() == []
+
+
+def test_raw_mode_asks_for_nothing(con):
+    con.ask_hello = False
+    assert con.feed(report(k=3, boot=78)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#3"]
+    assert con.feed(report(k=3, boot=79, seq=1))[0].endswith(
+        "(no hello seen yet: τ shown as lag#k until one)")
+    assert con.take() == []
 
 
 def test_repl_and_log_lines_pass_through_untouched(con):
@@ -194,6 +219,7 @@ def sent(con, text):
     ("buzzer off", "out", {"name": "buzzer", "freq": 0}),
     ("motor 30000", "out", {"name": "motor", "duty": 30000}),
     ("reboot", "reboot", {}),
+    ("hello", "hello", {}),
 ])
 def test_commands_become_cmd_frames(heard, text, op, args):
     con = heard
@@ -288,7 +314,7 @@ def test_commands_need_a_node_heard_or_named(con):
 
 @pytest.mark.parametrize("text", [
     "print(1)", "led = Pin(2, Pin.OUT)", "led.on()", "ping()", "set = {1, 2}", "motor += 1",
-    "  reboot", "import machine", "hello board", "", "pixel[0] = (1, 2, 3)",
+    "  reboot", "import machine", "hi board", "", "pixel[0] = (1, 2, 3)",
     "ledon", "ping: 3",
 ])
 def test_other_lines_go_to_the_board_as_typed(con, text):

@@ -94,6 +94,12 @@ def test_commands_over_a_pty(pty_node):
     rehello = hub.wait_for(lambda f: f["t"] == "hello" and f["seq"] > hello["seq"])
     assert rehello["ch"][1]["lags"] == [3, 6, 12] and rehello["ch"][1]["ic"] == 20000
     assert node.hal.outs[2].level == 1 and node.hal.outs[48].pixels[0] == (255, 0, 64)
+    # "hello": the hello again (this boot, the current lags), before its ack.
+    hub.send("cmd", id=8, op="hello", args={})
+    again = hub.wait_for(lambda f: f["t"] == "hello" and f["seq"] > rehello["seq"])
+    ack = hub.wait_for(lambda f: f["t"] == "ack" and f["id"] == 8)
+    assert ack["ok"] == 1 and ack["seq"] > again["seq"]
+    assert again["boot"] == hello["boot"] and again["ch"] == rehello["ch"]
     hub.send("cmd", id=7, op="reboot", args={})
     assert hub.wait_for(lambda f: f["t"] == "ack" and f["id"] == 7)["ok"] == 1
     end = time.monotonic() + 5

@@ -5,6 +5,8 @@ readable lines, everything else (the REPL, log lines, tracebacks) untouched.
 A typed line is a console command when its first word is one of
 
     ping                      a clock-sync ping; the pong shows the round trip
+    hello                     the node sends its hello again (the console also
+                              asks by itself when it sees a boot whose hello it missed)
     set [CH] KEY VALUE ...    channel parameters (CH 0 if omitted), e.g.
                               set lags 2,4,8    set 1 lags 3,6,12 ic 20000    set s 6
     led on|off                pixel R G B       buzzer HZ       motor DUTY
@@ -272,6 +274,7 @@ def run(port: str | None = None, raw: bool = False, baud: int = 115200, node: st
     tty = os.isatty(fd)
     screen = Screen(stdout, tty and _isatty(stdout))
     con = Console(node=node)
+    con.ask_hello = not raw  # raw shows bytes unchanged and sends only what is typed
     keys = Keys(echo=screen.tty)
     kb_open = True
     retry_at, delay = 0.0, BACKOFF[0]
@@ -329,6 +332,8 @@ def run(port: str | None = None, raw: bool = False, baud: int = 115200, node: st
                     con.feed(data)  # not shown: learns the node, times the pongs
                 elif data:
                     show(con.feed(data))
+                    for frame in con.take():  # a hello asked for (a boot we came late to)
+                        send(frame)
             if fd in ready:
                 chunk = os.read(fd, 1024)
                 if not chunk:

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from kairos import wire
 
 SET_KEYS = ("lags", "s", "s0", "omega", "ic", "hysteresis", "dwell")  # firmware/node/commands.py
-COMMANDS = ("ping", "set", "led", "pixel", "buzzer", "motor", "reboot")
+COMMANDS = ("ping", "hello", "set", "led", "pixel", "buzzer", "motor", "reboot")
 USAGE = {
     "ping": "ping",
+    "hello": "hello",
     "set": f"set [CH] KEY VALUE ... (KEY: {', '.join(SET_KEYS)}; e.g. set lags 2,4,8)",
     "led": "led on|off",
     "pixel": "pixel R G B (0..255 each)",
@@ -24,7 +25,7 @@ USAGE = {
     "motor": "motor DUTY (0..65535)",
     "reboot": "reboot",
 }
-HELP = ("commands: ping | set [CH] KEY VALUE | led on|off | pixel R G B | buzzer HZ | "
+HELP = ("commands: ping | hello | set [CH] KEY VALUE | led on|off | pixel R G B | buzzer HZ | "
         "motor DUTY | reboot; any other line goes to the board; Ctrl-C goes to the board, "
         "Ctrl-] exits")
 _INT = re.compile(r"[+-]?\d+\Z")
@@ -80,6 +81,11 @@ class Console:
         self.counts: dict[str, int] = {}  # frames rejected, by reason
         self._k: dict[tuple[str, int], int] = {}  # last dominant lag per (node, channel)
         self._buf = bytearray()  # the incomplete line
+        # Frames of a boot whose hello we missed: ask the node for it (a cmd
+        # "hello", once per boot); the terminal sends what collects here.
+        self.ask_hello = True
+        self.outbox: list[bytes] = []
+        self._asked: dict[str, int] = {}  # node -> the boot we asked a hello of
 
     # -- board -> screen ----------------------------------------------------
     def feed(self, data: bytes) -> list[str]:
@@ -139,6 +145,7 @@ class Console:
         note = ""
         if m["t"] in _NODE_TYPES and m["t"] != "hello":
             note = self._boot(m["node"], m["boot"])
+            self._want_hello(m["node"], m["boot"])
         line = self.format(m)
         return [f"{self._stamp(m['node'])} {note}", line] if note else [line]
 
@@ -213,9 +220,30 @@ class Console:
             return ""
         self._forget_lags(node)
         if self.hellos.pop(node, None) is None:
+            if self.ask_hello:
+                return (f"new boot {boot} (no hello seen yet: asked for it; τ shown as lag#k "
+                        "until then)")
             return f"new boot {boot} (no hello seen yet: τ shown as lag#k until one)"
+        if self.ask_hello:
+            return (f"new boot {boot}, its hello was missed: asked for it (τ shown as lag#k "
+                    "until it comes)")
         return (f"new boot {boot}, its hello was missed: lags unknown, τ shown as lag#k "
                 "until the next hello")
+
+    def _want_hello(self, node: str, boot: int) -> None:
+        """No hello of this boot yet: queue a "hello" cmd for it (once per boot)."""
+        if not self.ask_hello or node in self.hellos or self._asked.get(node) == boot:
+            return
+        self._asked[node] = boot
+        mid = self._next_id()
+        msg = {"t": "cmd", "node": node, "boot": self.boot, "seq": self.seq,
+               "tick": self._tick(), "id": mid, "op": "hello", "args": {}}
+        self.outbox.append(self._send(msg, mid, "hello, automatic"))
+
+    def take(self) -> list[bytes]:
+        """The frames the console wants sent on its own (hello requests)."""
+        out, self.outbox = self.outbox, []
+        return out
 
     def _forget_lags(self, node: str) -> None:
         for key in [key for key in self._k if key[0] == node]:
@@ -261,7 +289,7 @@ class Console:
     def _parse(self, word: str, rest: str) -> tuple[str, dict]:
         words = rest.replace(",", " ").split()
         try:
-            if word in ("ping", "reboot"):
+            if word in ("ping", "hello", "reboot"):
                 if rest:
                     raise CommandError(f"takes no arguments, got {rest!r}")
                 return word, {}

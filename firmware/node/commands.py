@@ -1,6 +1,7 @@
 """Commands from the hub: ping (clock sync), set (channel parameters), out
-(actuate an output), reboot.  Every command gets an ack; a bad or unknown one
-gets ok=0 with the reason, never an exception."""
+(actuate an output), hello (send the hello again), reboot.  Every command
+gets an ack; a bad or unknown one gets ok=0 with the reason, never an
+exception."""
 
 _SET_KEYS = ("lags", "s", "s0", "omega", "ic", "hysteresis", "dwell")
 
@@ -22,6 +23,8 @@ def handle(node, msg):
         err = _set(node, args)
     elif op == "out":
         err = node.outputs.apply(args)
+    elif op == "hello":  # e.g. a console that came after it: the hello again, then the ack
+        node.link.send(node.hello(), keep=False)
     elif op == "reboot":
         node.ack(msg["id"], None)
         node.reboot()
