@@ -41,7 +41,7 @@ from .store_reports import DAY, HOUR, MINUTE, ReportsMixin
 __all__ = ["DAY", "HOUR", "MINUTE", "SCHEMA_VERSION", "Signature", "Store", "StoreError",
            "similarity"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: raw.coh, the report's per-lag spectrum (1 is upgraded on open)
 
 _SCHEMA = (
     """
@@ -56,6 +56,7 @@ CREATE TABLE raw(
     t_hub REAL NOT NULL, tick INTEGER NOT NULL, n INTEGER NOT NULL,
     dropped INTEGER NOT NULL, miss INTEGER NOT NULL,
     mean INTEGER, e INTEGER, k INTEGER, c INTEGER, t_re INTEGER, t_im INTEGER, coll INTEGER,
+    coh BLOB,
     PRIMARY KEY (node, boot, seq, ch)
 ) WITHOUT ROWID;
 CREATE INDEX raw_time ON raw(node, t_hub);
@@ -159,6 +160,10 @@ class Store(ReportsMixin, MemoriesMixin):
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version == 1:  # a store from before reports kept their spectrum
+            with self._tx():
+                db.execute("ALTER TABLE raw ADD COLUMN coh BLOB")
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._load_nodes()
 

@@ -10,6 +10,8 @@ rejected instead of failing the whole batch.
 from __future__ import annotations
 
 import math
+import sys
+from array import array
 from typing import Any
 
 REPORT_INTS = ("boot", "seq", "tick", "n", "drop", "miss")
@@ -84,6 +86,38 @@ def channels(node: str, chs: Any) -> list:
             f" k 0..7, c 0..32767, coll 0/1): {row!r}"
         )
     return chs
+
+
+def coh_blobs(node: str, coh: Any, n: int) -> list:
+    """The report's per-lag spectra (wire field coh) as one blob per channel
+    (u16 little-endian per lag); [None] * n when the report has none.  Raises
+    Bad for spectra that are not one list of 1..8 ints 0..32767 per row."""
+    if coh is None:
+        return [None] * n
+    out = []
+    if (type(coh) is list or type(coh) is tuple) and len(coh) == n:
+        for spec in coh:
+            try:
+                a = array("H", spec)
+            except (TypeError, OverflowError, ValueError):
+                break
+            if not 1 <= len(a) <= 8 or max(a) > 32767 or any(type(v) is not int for v in spec):
+                break
+            if sys.byteorder != "little":
+                a.byteswap()
+            out.append(a.tobytes())
+        else:
+            return out
+    raise Bad(f"report from {node!r}: 'coh' must be one list of 1..8 ints 0..32767 per"
+              f" channel row ({n}), got {coh!r}")
+
+
+def coh_list(blob: bytes) -> list[int]:
+    """A stored spectrum blob back to its Q15 ints."""
+    a = array("H", blob)
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a.tolist()
 
 
 def fast_report(r: Any) -> tuple | None:

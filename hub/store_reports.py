@@ -10,6 +10,8 @@ is skipped, counted in ``Store.rejected`` (its message kept in
 raises ``StoreError`` with the message for a single report.  A report with an
 empty channel list is kept as one row with ``ch = -1`` (no values), so
 ``has_frame`` and the dedup key still see it; ``reports``/``history`` ignore it.
+A report's per-lag spectra (``coh``, optional here) are kept per channel row
+as a blob of u16 (``spectra`` reads them back), in the raw tier only.
 
 Tiers.  ``compact(now)`` moves raw rows older than ``raw_days`` into 1-minute
 buckets and minute buckets older than ``minute_days`` into 1-hour buckets, and
@@ -37,7 +39,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .store_checks import Bad, StoreError, check_event, fast_report, finite, slow_report
+from .store_checks import (
+    Bad,
+    StoreError,
+    check_event,
+    coh_blobs,
+    coh_list,
+    fast_report,
+    finite,
+    slow_report,
+)
 
 DAY = 86400.0
 MINUTE = 60
@@ -139,6 +150,11 @@ class ReportsMixin:
                         self._reject(str(e))
                         continue
                 node, boot, seq, t_hub, (tick, n, drop, miss), chs = ok
+                try:
+                    blobs = coh_blobs(node, r.get("coh"), len(chs))
+                except Bad as e:
+                    self._reject(str(e))
+                    continue
                 if t_hub < wm:
                     self.too_old += 1
                     continue
@@ -147,7 +163,7 @@ class ReportsMixin:
                 tail = (t_hub, tick, n, drop, miss)
                 if chs:
                     for i, row in enumerate(chs):
-                        rows.append((*head, i, *tail, *row))
+                        rows.append((*head, i, *tail, *row, blobs[i]))
                 else:
                     empty.append((*head, -1, *tail))
                 if newer(newest.get(nid), t_hub, boot, seq):
@@ -155,7 +171,7 @@ class ReportsMixin:
             before = db.total_changes
             db.executemany(
                 "INSERT OR IGNORE INTO raw(node, boot, seq, ch, t_hub, tick, n, dropped, miss,"
-                " mean, e, k, c, t_re, t_im, coll) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " mean, e, k, c, t_re, t_im, coll, coh) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
             inserted = db.total_changes - before
@@ -259,6 +275,21 @@ class ReportsMixin:
             )
             return [{"node": node, "ch": ch, **dict(zip(_REPORT_KEYS, r, strict=True))}
                     for r in cur]
+
+    def spectra(self, node: str, ch: int, since: float, until: float,
+                limit: int = 200000) -> list[tuple[float, list[int]]]:
+        """(t_hub, Q15 per lag) of the raw rows of one node channel that carry
+        a spectrum, oldest first (since <= t_hub <= until)."""
+        with self._read() as db:
+            nid = self._nodes.get(node)
+            if nid is None:
+                return []
+            cur = db.execute(
+                "SELECT t_hub, coh FROM raw WHERE node = ? AND t_hub >= ? AND t_hub <= ?"
+                " AND ch = ? AND coh IS NOT NULL ORDER BY t_hub, boot, seq LIMIT ?",
+                (nid, since, until, ch, limit),
+            )
+            return [(t, coh_list(b)) for t, b in cur]
 
     def events(
         self, node: str | None = None, since: float | None = None, until: float | None = None,

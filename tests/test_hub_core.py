@@ -34,7 +34,7 @@ def hello(seq=0, node="n1", boot=77):
 
 def report(seq, node="n1", boot=77, c=12000):
     return frame("report", seq, node, boot, n=seq * 5, drop=0, miss=0,
-                 ch=[[100, 5000, 1, c, 300, -300, 0]], coh=[[c // 2, c, 0, 0]])
+                 ch=[[100, 5000, 1, c, 300, -300, 0]], coh=[[c // 2, c]])
 
 
 def event(seq, on=1, node="n1", boot=77, c=30000):
