@@ -233,3 +233,15 @@ def test_a_full_queue_holds_the_transport_back_instead_of_losing(tmp_path, monke
         assert wait_for(lambda: len(hub.store.reports("n1", 0)) == 20, 10)
     finally:
         hub.stop()
+
+
+def test_ack_events_carry_the_command_id(tmp_path):
+    hub = make(tmp_path)
+    try:
+        feed(hub, [hello(0), frame("ack", 1, id=4242, ok=0, err="no such output"),
+                   frame("ack", 2, id=7, ok=1, err="")])
+        acks = [e for e in hub.recent if e["kind"] == "ack"]
+        assert [(e["id"], e["ok"], e["node"]) for e in acks] == [(4242, 0, "n1"), (7, 1, "n1")]
+        assert acks[0]["text"] == "n1 command 4242 failed: no such output"
+    finally:
+        hub.stop()
