@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from hub import __version__
@@ -40,6 +41,10 @@ def _port(text: str) -> int:
     return int(text)
 
 
+# The demo's config when it is given none: defaults plus a few output rules.
+DEMO_CONFIG = str(Path(__file__).with_name("demo.toml"))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.kernel:
         from hub import kernel_demo
@@ -48,6 +53,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     if args.nodes < 1:
         raise CliError(f"--nodes must be at least 1, got {args.nodes}")
+    if args.config is None:
+        args.config = DEMO_CONFIG
     return _run_hub(args, sim_nodes=args.nodes, db=args.db or ":memory:")
 
 
@@ -186,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop after S seconds (default: run until Ctrl-C)")
 
     demo = sub.add_parser("demo", help="the hub with a simulated mesh (no broker, no hardware)")
-    _hub_args(demo)
+    _hub_args(demo, "hub/demo.toml: the defaults and a few output rules")
     demo.add_argument("--nodes", type=int, default=30, metavar="N",
                       help="simulated nodes (default: 30)")
     demo.add_argument("--db", default=None, help="SQLite file (default: in memory)")
@@ -236,9 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _hub_args(p: argparse.ArgumentParser) -> None:
+def _hub_args(p: argparse.ArgumentParser,
+              config_help: str = "no file, every setting at its default") -> None:
     p.add_argument("--config", default=None, metavar="FILE",
-                   help="hub.toml (default: no file, every setting at its default)")
+                   help=f"hub.toml (default: {config_help})")
     p.add_argument("--json-logs", action="store_true", help="log JSON lines")
     p.add_argument("--status", type=float, default=5.0, metavar="S",
                    help="print a status line every S seconds (0: never)")

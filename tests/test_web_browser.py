@@ -25,6 +25,13 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 TOKEN = "browser-test-token-0123456789"
 RULES = """
 [[rules]]
+name = "colour"
+when = "emerged"
+edge = false
+min_interval = 0.5
+action = "display"
+
+[[rules]]
 name = "tell the page"
 when = "emerged"
 action = "websocket"
@@ -141,6 +148,13 @@ def test_the_page_is_live_and_shows_emergence(demo, browser, tmp_path):
     assert page.inner_text("#one") == "THE ONE"
     assert page.inner_text("#one-since").startswith("since ")
     assert int(page.inner_text("#participants-n")) > 0
+    # The display rule's colour (spec §8) shows as a swatch on the page.
+    page.wait_for_selector("#display:not([hidden])", timeout=10000)
+    bg = page.eval_on_selector("#display-swatch", "e => getComputedStyle(e).backgroundColor")
+    rgb = [int(v) for v in re.findall(r"\d+", bg)][:3]
+    assert len(rgb) == 3 and max(rgb) > 0, bg
+    assert re.fullmatch(r"colour: hue \d+°, brightness (0|1)\.\d\d",
+                        page.inner_text("#display-text"))
     page.wait_for_timeout(500)
     shot = tmp_path / "page-emerged.png"
     page.screenshot(path=str(shot), full_page=True)

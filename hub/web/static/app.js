@@ -247,6 +247,15 @@
   };
 
   // -- the live feed ----------------------------------------------------------------------
+  // A display rule fired (spec §8 colour of the mesh): show it as a swatch.
+  function showDisplay(m) {
+    const [r, g, b] = m.rgb;
+    $("display").hidden = false;
+    $("display-swatch").style.background = `rgb(${r}, ${g}, ${b})`;
+    $("display-text").textContent =
+      `${m.rule}: hue ${Math.round(m.hue)}°, brightness ${m.brightness.toFixed(2)}`;
+  }
+
   function connect() {
     const q = token() ? `?token=${encodeURIComponent(token())}` : "";
     const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws${q}`);
@@ -266,6 +275,8 @@
         $("n-nodes").textContent = m.n_nodes;
         if (m.events) addEvents(m.events, true);
         S.dirty = true;
+      } else if (m.type === "display") {
+        showDisplay(m);
       } else if (m.type === "rule") {
         addEvents([{ t, kind: "rule", text: `rule ${m.rule} fired${m.message ? ": " + m.message : ""}` }], true);
       } else if (m.type === "error") {
