@@ -56,7 +56,8 @@ client_id = "hub-under-test"
 
 def test_broker_unreachable_from_here_watches_the_console(tmp_path, mosquitto):  # noqa: F811
     """The board reaches a broker this machine can't (--net-map): the tool
-    says so, watches the console, and calls a quiet console running."""
+    says so, watches the console, and takes the node's `link mqtt up` line
+    as running."""
     hidden = free_port()  # nothing listens here; the board's connections go to mosquitto
     with VBoard(fs=tmp_path / "fs",
                 net_map={f"127.0.0.1:{hidden}": f"127.0.0.1:{mosquitto.port}"}) as vb:
@@ -65,8 +66,8 @@ def test_broker_unreachable_from_here_watches_the_console(tmp_path, mosquitto): 
         assert f"the broker 127.0.0.1:{hidden} can't be reached from here" in out
         assert "watching the board's console instead" in out
         assert out.strip().splitlines()[-1] == (
-            "vb-1 is running: its console showed no error in 6 s (its mqtt reports can't be "
-            "seen from here: check them with becomingone hub)")
+            "vb-1 is running: its mqtt link is up (its reports can't be seen from here: "
+            "check them with becomingone hub)")
         # ... and it really does report, on the broker behind the map.
         w = MqttWatch("127.0.0.1", mosquitto.port, "vb-1").start()
         try:

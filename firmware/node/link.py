@@ -146,6 +146,9 @@ class Link:
                 return
             self.up = True
             self._attempt = 0
+            # One console line per connect: what a person (or the flash tool,
+            # when it can't see the broker) reads to know the node got out.
+            self.say("link %s up" % self.name)
             self.spool.rewind()
             if self.on_up:
                 self.on_up()

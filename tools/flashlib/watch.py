@@ -6,9 +6,10 @@ run), then:
   - mqtt: the tool subscribes to <prefix>/<node>/{hello,report} on the
     broker before the reset and waits for a live (not retained) hello and a
     report.  If the broker can't be reached from this machine, it watches
-    the console instead: the node prints nothing there unless something is
-    wrong, so a console without a crash, a `link ... down` line or a REPL
-    prompt for QUIET seconds is taken as running (and said so);
+    the console instead: the node prints `link mqtt up` there when it got
+    out, a `link ... down` line or a crash when it didn't; a console that
+    says none of these for QUIET seconds (older firmware) is taken as
+    running, and said so;
   - ble: the console, as for an unreachable broker.
 The console is watched in every case, so a crash on boot is reported at
 once with its exception line."""
@@ -23,6 +24,7 @@ from . import ROOT, FlashError, say
 
 QUIET = 20.0  # longer than the firmware's Wi-Fi wait (15 s): its first failure shows
 _DOWN = re.compile(r"link (\w+) down \((.*)\); retry")
+_UP = re.compile(r"link (\w+) up$")
 
 
 def _wire():
@@ -43,7 +45,7 @@ class Console:
         self.partial = b""
         self.booted = False  # "soft reboot" seen: what follows is the new boot
         self.traceback = False
-        self.crash = self.down = None
+        self.crash = self.down = self.up = None
         self.ended = False
         self.last = ""
 
@@ -72,7 +74,10 @@ class Console:
             self.crash = self.crash or line.strip()
         m = _DOWN.search(line)
         if m:
-            self.down = f"link {m.group(1)} down ({m.group(2)})"
+            self.down, self.up = f"link {m.group(1)} down ({m.group(2)})", None
+        m = _UP.search(line.strip())
+        if m:
+            self.up, self.down = m.group(1), None
 
 
 class MqttWatch:
@@ -197,6 +202,9 @@ def _watch(con, sub, node, transport, port, timeout):
             raise FlashError(f"flashed, but main.py ended: the board is at its REPL {hint}")
         waited = time.monotonic() - t0
         if transport != "serial" and sub is None:
+            if con.up:
+                return (f"{node} is running: its {con.up} link is up (its reports can't be "
+                        "seen from here: check them with becomingone hub)")
             if con.down:
                 raise FlashError(f"flashed, but {node} can't report: {con.down} {hint}")
             if waited >= quiet:
