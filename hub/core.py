@@ -64,7 +64,7 @@ class Hub:
         self.router: Any = None
         self.subscribers: list[Callable[[dict], None]] = []  # WebSocket pushes
         self.recent: deque[dict] = deque(maxlen=200)  # events for the web page
-        self.counters = {"frames": 0, "stored": 0, "acked": 0, "ticks": 0}
+        self.counters = {"frames": 0, "stored": 0, "acked": 0, "ticks": 0, "store_retries": 0}
         self.mesh_state: Any = None
         self.witness_state: Any = None
         self._q: queue.SimpleQueue = queue.SimpleQueue()  # (C: cheap per frame)
@@ -111,7 +111,11 @@ class Hub:
             self._thread.join(timeout=10)
         end = time.monotonic() + 5.0  # what the transports handed over, within reason
         while not self._q.empty() and time.monotonic() < end:
-            self._drain()
+            try:
+                self._drain()
+            except Exception as e:  # noqa: BLE001 - the store is failing: leave them queued
+                self.log("error", f"storing on stop failed: {e!r}")
+                break
         if not self._q.empty():  # (MQTT redelivers these: they are not acknowledged)
             self.log("error", f"stopping with {self._q.qsize()} frames not processed")
         self.save()
@@ -171,6 +175,29 @@ class Hub:
                 break  # the stream paused
         self.process(batch)
 
+    def _write(self, reports: list, events: list, dirty: dict) -> None:
+        """Store a batch, retrying until it is in (a full disk, a locked
+        file): its frames are already in the dedup, so a dropped batch would
+        refuse their redelivery for good.  Meanwhile the queue fills and its
+        back-pressure holds the senders; every write is idempotent."""
+        delay = 0.05
+        while True:
+            try:
+                if reports:
+                    self.counters["stored"] += self.store.add_reports(reports)
+                if events:
+                    self.store.add_events(events)
+                if dirty:  # hello metadata and boots, before the ack: a restart needs them
+                    self.store.save_states({f"node/{n}": d for n, d in dirty.items()})
+                return
+            except Exception as e:  # noqa: BLE001 - anything the store raises: retry
+                self.counters["store_retries"] += 1
+                if self.counters["store_retries"] == 1 or delay >= 5.0:
+                    self.log("error", f"storing a batch failed, retrying: {e!r}")
+                if self._stop.wait(delay):
+                    raise  # stopping: not acknowledged, so redelivered after a restart
+                delay = min(delay * 2, 5.0)
+
     def process(self, batch: list[tuple[dict, str, float, Any]]) -> None:
         """Accept, timestamp, store, then acknowledge a batch of frames."""
         reports, events, acks = [], [], []
@@ -187,13 +214,7 @@ class Hub:
                 # Not the frame's fault (it was validated): the hub's, counted apart.
                 self.registry.reject(source, FAILED, msg.get("node"))
                 self.log("error", f"a {msg.get('t')} frame from {source} failed: {e!r}")
-        if reports:
-            self.counters["stored"] += self.store.add_reports(reports)
-        if events:
-            self.store.add_events(events)
-        dirty = self.registry.take_dirty()
-        if dirty:  # hello metadata and boots, before the ack: a restart needs them
-            self.store.save_states({f"node/{n}": d for n, d in dirty.items()})
+        self._write(reports, events, self.registry.take_dirty())
         for ack in acks:
             ack()
         self.counters["acked"] += len(acks)

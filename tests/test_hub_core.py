@@ -245,3 +245,34 @@ def test_ack_events_carry_the_command_id(tmp_path):
         assert acks[0]["text"] == "n1 command 4242 failed: no such output"
     finally:
         hub.stop()
+
+
+def test_a_batch_the_store_refuses_is_retried_until_it_is_in(tmp_path):
+    # A real SQLITE_FULL ("database or disk is full"): the store may not grow.
+    # The batch must not be dropped (its frames are already in the dedup, so
+    # a redelivery would be refused): the core retries, acks only once it is
+    # stored, and everything is there when the disk has room again.
+    import threading
+
+    hub = make(tmp_path)
+    feed(hub, [hello(0), report(1)])
+    db = hub.store._db
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")
+    acked = []
+    batch = [(report(s), "mqtt", hub.clock(), lambda s=s: acked.append(s))
+             for s in range(2, 400)]
+    th = threading.Thread(target=hub.process, args=(batch,))
+    th.start()
+    try:
+        assert wait_for(lambda: hub.counters["store_retries"] >= 3, 20)
+        assert acked == []  # nothing acknowledged while it is not stored
+    finally:
+        db.execute("PRAGMA max_page_count = 1073741823")
+        th.join(30)
+    assert not th.is_alive()
+    assert acked == list(range(2, 400))
+    seqs = [r[0] for r in db.execute("SELECT seq FROM raw JOIN node ON raw.node = node.id "
+                                     "WHERE node.name = 'n1' ORDER BY seq")]
+    assert seqs == list(range(1, 400))
+    hub.store.close()

@@ -153,6 +153,32 @@ def test_oversized_packets_are_skipped_acked_and_counted():
     assert seen["tail"] == b"\xe0"
 
 
+def test_a_packet_just_over_the_limit_all_in_the_buffer_is_skipped():
+    # Remaining length MAX_PACKET + 1 (2049): the whole packet (2052 bytes)
+    # fits the 2053-byte buffer, so one read may hold it and the next
+    # packet's first byte; the skip must not run backwards into that one.
+    def script(srv, conn):
+        srv.read_packet(conn)
+        conn.sendall(b"\x20\x02\x00\x00")
+        big = publish_packet(b"big", bytes(2044))
+        assert len(big) == 2052
+        conn.sendall(big + publish_packet(b"ok", b"3"))
+        sent.set()
+        srv.read_packet(conn)  # the DISCONNECT
+
+    sent = threading.Event()
+    srv = RawServer(script)
+    c = MQTTClient("edge", "127.0.0.1", srv.port)
+    got = []
+    c.on_message = lambda t, p: got.append((t, p))
+    c.connect()
+    assert sent.wait(10)  # both packets wait in the socket: one read takes 2053 bytes
+    assert until(lambda: got, timeout=30, step=c.poll)
+    assert got == [(b"ok", b"3")] and c.oversize == 1 and c.connected()
+    c.disconnect()
+    srv.join()
+
+
 def test_connack_refusal_says_why():
     def script(srv, conn):
         srv.read_packet(conn)

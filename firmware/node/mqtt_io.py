@@ -168,8 +168,11 @@ class Io:
                 return 0  # wait for the packet id
             pid = (rx[j] << 8) | rx[j + 1]
         self.oversize += 1
-        self._skip = hlen + rl - n  # > 0: the packet is bigger than the buffer
-        self._rlen = 0
+        if n >= hlen + rl:  # just over MAX_PACKET, it may all be in the buffer
+            self._consume(hlen + rl)
+        else:
+            self._skip = hlen + rl - n  # the rest is still to come: drop it as it does
+            self._rlen = 0
         if pid:
             self._write(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
         return 0
