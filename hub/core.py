@@ -73,6 +73,7 @@ class Hub:
         self._boot = int(clock() * 1000) & _M30
         self._seq = itertools.count()
         self._cid = itertools.count(1)
+        self._send_lock = threading.Lock()
         self._pings: dict[tuple[str, int], float] = {}
         self._clock_boot: dict[str, int] = {}
         self._next = {"ping": 0.0, "save": 0.0, "compact": 0.0, "decay": 0.0, "rejects": 0.0}
@@ -344,13 +345,23 @@ class Hub:
                 return t
         raise HubError(f"node {node!r} came over {kind}, which is not running")
 
+    def _send(self, node: str, t: str, **fields: Any) -> dict:
+        """Number a frame and send it under one lock: nodes drop a frame whose
+        seq is not above the last one they took (a replay), so two threads
+        (web commands, the core's pings) must not send out of their order."""
+        with self._send_lock:
+            transport = self._transport_for(node)
+            msg = self._frame(node, t, **fields)
+            bad = wire.validate(msg)
+            if bad:
+                what = f"command {fields['op']!r}" if t == "cmd" else t
+                raise HubError(f"{what} to {node}: {bad} frame (check the arguments)")
+            transport.send(msg)
+        return msg
+
     def send_command(self, node: str, op: str, args: dict) -> int:
         cid = next(self._cid) & 0xFFFF
-        msg = self._frame(node, "cmd", id=cid, op=op, args=args)
-        bad = wire.validate(msg)
-        if bad:
-            raise HubError(f"command {op!r} to {node}: {bad} frame (check the arguments)")
-        self._transport_for(node).send(msg)
+        self._send(node, "cmd", id=cid, op=op, args=args)
         return cid
 
     def ping_all(self, now: float) -> None:
@@ -360,8 +371,7 @@ class Hub:
             pid = next(self._cid) & 0xFFFF
             t0 = self.clock()
             try:
-                self._transport_for(node).send(self._frame(node, "ping", id=pid,
-                                                           t0=int(t0 * 1000) & _M30))
+                self._send(node, "ping", id=pid, t0=int(t0 * 1000) & _M30)
                 self._pings[(node, pid)] = t0
             except Exception as e:  # noqa: BLE001 - a node that can't be pinged now
                 self.log("clock", f"ping {node} failed: {e}")
