@@ -394,10 +394,16 @@ class Hub:
 
     def _restore(self) -> None:
         st = self.store.all_state()
+        # The saved state, under the settings of this start's config.
         if "mesh" in st:
-            self.mesh = Mesh.from_dict(st["mesh"])
+            ms, self.mesh = self.cfg["mesh"], Mesh.from_dict(st["mesh"])
+            self.mesh.enter, self.mesh.leave, self.mesh.dwell, self.mesh.stale_periods = (
+                float(ms["enter"]), float(ms["leave"]), float(ms["dwell"]),
+                float(ms["stale_periods"]))
         if "witness" in st:
-            self.witness = Witness.from_dict(st["witness"])
+            w, self.witness = self.cfg["witness"], Witness.from_dict(st["witness"])
+            self.witness.beta, self.witness.k = float(w["beta"]), float(w["k"])
+            self.witness.refractory = w["refractory"]
         nodes = {}
         for key, d in st.items():
             parts = key.split("/")

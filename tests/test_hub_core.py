@@ -313,3 +313,23 @@ def test_frames_to_a_node_leave_in_seq_order_from_any_thread(tmp_path):
         hub.stop()
     assert len(seen) >= 2000 + 2 * 1000
     assert seen == sorted(seen)
+
+
+def test_a_restart_keeps_the_state_but_takes_the_new_configs_settings(tmp_path):
+    db = tmp_path / "hub.db"
+    hub = Hub(config.parse(f'[hub]\ndb = "{db}"\n'), Log(quiet=("hello",)), clock=FakeClock())
+    feed(hub, [hello(0), report(1)])
+    hub.tick(hub.clock())
+    hub.save()
+    n = hub.witness.n
+    hub.store.close()
+    cfg = config.parse(f'[hub]\ndb = "{db}"\n[mesh]\nenter = 0.8\nleave = 0.6\ndwell = 5.0\n'
+                       'stale_periods = 4.0\n[witness]\nbeta = 0.2\nk = 4.0\nrefractory = 25\n')
+    hub2 = Hub(cfg, Log(quiet=("hello",)), clock=FakeClock())
+    try:
+        m, w = hub2.mesh, hub2.witness
+        assert (m.enter, m.leave, m.dwell, m.stale_periods) == (0.8, 0.6, 5.0, 4.0)
+        assert (w.beta, w.k, w.refractory) == (0.2, 4.0, 25)
+        assert w.n == n > 0  # the state itself is the saved one
+    finally:
+        hub2.store.close()
