@@ -140,11 +140,11 @@ def test_not_connected_raises():
 
 
 def test_bad_port_fails_fast():
+    # Refused at once: the error says so (not a timeout after 2 s).
     c = MQTTClient("x", "127.0.0.1", free_port())
-    t = time.monotonic()
-    with pytest.raises(MQTTError, match="cannot connect to 127.0.0.1:"):
+    with pytest.raises(MQTTError, match="cannot connect to 127.0.0.1:") as e:
         c.connect(timeout_ms=2000)
-    assert time.monotonic() - t < 1.0
+    assert "timeout" not in str(e.value).lower()
     assert not c.connected()
 
 

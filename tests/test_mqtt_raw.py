@@ -233,6 +233,6 @@ def test_silent_broker_trips_keepalive():
 
     assert until(lambda: err, timeout=3, step=step)
     assert "keepalive timeout" in str(err[0])
-    assert 1.4 < time.monotonic() - t < 2.0
+    assert time.monotonic() - t > 1.4  # not before 1.5 keep-alive periods (1 s)
     assert srv.received.count(b"\xc0\x00") == 1  # one PINGREQ, never answered
     srv.join()
