@@ -60,12 +60,9 @@ class Tap:
         self.c.disconnect()
 
 
-def test_broker_restart_node_reboot_and_replay_lose_nothing_acknowledged(tmp_path):
-    broker = Mosquitto(persistence=True).start()
-    hub = tap = None
-    procs = []
-    try:
-        cfg = config.parse(f"""
+def mqtt_hub(tmp_path, broker):
+    """A started hub on the broker, its store in tmp_path: (hub, its MQTT transport)."""
+    cfg = config.parse(f"""
 [hub]
 db = "{tmp_path / 'hub.db'}"
 [mqtt]
@@ -73,10 +70,21 @@ enabled = true
 host = "{broker.host}"
 port = {broker.port}
 """)
-        hub = run.build(cfg, Log(quiet=QUIET))
-        hub.start()
-        mq = next(t for t in hub.transports if t.kind == "mqtt")
-        assert mq.ready.wait(10)
+    hub = run.build(cfg, Log(quiet=QUIET))
+    hub.start()
+    mq = next(t for t in hub.transports if t.kind == "mqtt")
+    if not mq.ready.wait(10):
+        hub.stop()
+        raise AssertionError(f"the hub never connected to {broker.host}:{broker.port}")
+    return hub, mq
+
+
+def test_broker_restart_node_reboot_and_replay_lose_nothing_acknowledged(tmp_path):
+    broker = Mosquitto(persistence=True).start()
+    hub = tap = None
+    procs = []
+    try:
+        hub, mq = mqtt_hub(tmp_path, broker)
         tap = Tap(broker, "becomingone/n1/report")
         node = {"node": "n1", "seed": 1, "transport": "mqtt", "realtime": True,
                 "spool": {"slots": 512},
@@ -205,17 +213,7 @@ def test_garbage_and_a_malformed_hello_over_mqtt_are_counted_and_shown(tmp_path)
     broker = Mosquitto().start()
     hub = tap = None
     try:
-        cfg = config.parse(f"""
-[hub]
-db = "{tmp_path / 'hub.db'}"
-[mqtt]
-enabled = true
-host = "{broker.host}"
-port = {broker.port}
-""")
-        hub = run.build(cfg, Log(quiet=QUIET))
-        hub.start()
-        assert next(t for t in hub.transports if t.kind == "mqtt").ready.wait(10)
+        hub, _ = mqtt_hub(tmp_path, broker)
         tap = Tap(broker, "nothing/here")
         head = {"node": "bad-1", "boot": 5, "tick": 0}
         hello = dict(head, t="hello", seq=0, board="sim", fw="0.1", period=0, every=10,
