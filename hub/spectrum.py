@@ -19,6 +19,25 @@ SPAN = 600.0  # s of history kept
 BUCKET = 5.0  # s per column
 
 
+def _mean(total: int, n: int) -> int:
+    """A bucket's mean Q15, rounded half up: the one rounding every column uses."""
+    return (total + n // 2) // n
+
+
+def columns_from_rows(rows: list[tuple[float, list[int]]], bucket: float,
+                      K: int) -> list[tuple[float, list[int]]]:
+    """Stored (t, spectrum) rows as the same bucket means the live history
+    makes (for the minutes before a restart): (bucket start, Q15 per lag)."""
+    sums: dict[int, list[int]] = {}
+    for t, spec in rows:
+        if len(spec) == K:
+            acc = sums.setdefault(int(t // bucket), [0] * (K + 1))
+            for j, v in enumerate(spec):
+                acc[j] += v
+            acc[K] += 1
+    return [(b * bucket, [_mean(v, acc[K]) for v in acc[:K]]) for b, acc in sorted(sums.items())]
+
+
 class _Hist:
     __slots__ = ("lags", "K", "cols", "b", "c", "w", "cur", "cur_b", "cur_n")
 
@@ -49,7 +68,7 @@ class _Hist:
             self.b[i] = self.cur_b
             base = i * self.K
             for j in range(self.K):
-                self.c[base + j] = (self.cur[j] + n // 2) // n
+                self.c[base + j] = _mean(self.cur[j], n)
                 self.cur[j] = 0
             self.w += 1
         self.cur_n = 0
@@ -64,7 +83,7 @@ class _Hist:
                 out.append((self.b[i], list(self.c[i * self.K:(i + 1) * self.K])))
         if self.cur_n and self.cur_b >= since_b:
             n = self.cur_n
-            out.append((self.cur_b, [(s + n // 2) // n for s in self.cur]))
+            out.append((self.cur_b, [_mean(s, n) for s in self.cur]))
         return out
 
 

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hub.spectrum import columns_from_rows
+
 T = TypeVar("T")
 Q15 = 32768.0
 
@@ -164,20 +166,6 @@ def history(hub: Any, name: str, ch: int, since: float, until: float,
             "lags": lags, "lags_s": secs, "rows_read": len(rows)}
 
 
-def _columns(rows: list[tuple[float, list[int]]], bucket: float,
-             K: int) -> list[tuple[float, list[int]]]:
-    """Stored (t, spectrum) rows as bucket means, as hub/spectrum.py makes them."""
-    sums: dict[int, list[int]] = {}
-    for t, spec in rows:
-        if len(spec) == K:
-            acc = sums.setdefault(int(t // bucket), [0] * (K + 1))
-            for j, v in enumerate(spec):
-                acc[j] += v
-            acc[K] += 1
-    return [(b * bucket, [(v + acc[K] // 2) // acc[K] for v in acc[:K]])
-            for b, acc in sorted(sums.items())]
-
-
 def spectrum(hub: Any, name: str, ch: int, now: float) -> dict[str, Any]:
     """The channel's per-lag coherence over the last minutes, from the hub's
     memory (hub/spectrum.py), and for the time before it (after a restart)
@@ -188,7 +176,8 @@ def spectrum(hub: Any, name: str, ch: int, now: float) -> dict[str, Any]:
     first = got["times"][0] if got["times"] else now
     if first > now - sp.span + sp.bucket:  # a young history (a restart): older from SQLite
         K = len(got["c"][0]) if got["c"] else len(lags)
-        older = _columns(hub.store.spectra(name, ch, now - sp.span, first - 1e-6), sp.bucket, K)
+        older = columns_from_rows(hub.store.spectra(name, ch, now - sp.span, first - 1e-6),
+                                  sp.bucket, K)
         got = {"times": [t for t, _ in older] + got["times"], "lags": got["lags"],
                "c": [c for _, c in older] + got["c"]}
     if got["lags"] and got["lags"] != lags:  # (lags changed, no hello since)
