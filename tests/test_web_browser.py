@@ -119,6 +119,16 @@ def watch(page):
     return errors
 
 
+def open_detail(browser, url, node):
+    """A new page on url with `node`'s detail open: (page, its error list)."""
+    page = browser.new_page()
+    errors = watch(page)
+    page.goto(url)
+    page.click(f'#nodes .nrow[data-node="{node}"]')
+    page.wait_for_selector("#detail:not([hidden])")
+    return page, errors
+
+
 def not_blank(path):
     from PIL import Image, ImageStat
 
@@ -165,11 +175,7 @@ def test_the_page_is_live_and_shows_emergence(demo, browser, tmp_path):
 
 
 def test_a_command_from_the_page_reaches_a_node(demo, browser, tmp_path):
-    page = browser.new_page()
-    errors = watch(page)
-    page.goto(demo.url)
-    page.click('#nodes .nrow[data-node="sim-0003"]')
-    page.wait_for_selector("#detail:not([hidden])")
+    page, errors = open_detail(browser, demo.url, "sim-0003")
     assert page.inner_text("#d-name") == "sim-0003"
     page.wait_for_function("document.querySelectorAll('#d-counters tr').length > 5")
     page.select_option("#cmd-op", "led")
@@ -216,11 +222,7 @@ HEAT_PIXELS = """cv => {
 
 
 def test_the_detail_shows_the_spectrum_heatmap(demo, browser, tmp_path):
-    page = browser.new_page()
-    errors = watch(page)
-    page.goto(demo.url)
-    page.click('#nodes .nrow[data-node="sim-0005"]')
-    page.wait_for_selector("#detail:not([hidden])")
+    page, errors = open_detail(browser, demo.url, "sim-0005")
     # A few 5 s columns: the demo has run since the first test.
     page.wait_for_function("+(document.getElementById('d-spec').dataset.columns || 0) >= 2",
                            timeout=20000)
