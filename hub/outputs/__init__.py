@@ -8,6 +8,7 @@ are imported lazily: only the actions the rules use are loaded and built.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import importlib
 import tempfile
@@ -59,7 +60,7 @@ class OutputError(Exception):
     """An adapter could not carry out one firing (counted, never fatal)."""
 
 
-class Adapter:
+class Adapter(abc.ABC):
     """Base of the output adapters.
 
     ``validate(params)`` checks a rule's ``with`` table at start-up (a
@@ -89,8 +90,9 @@ class Adapter:
                             key=unknown[0])
         return {**cls.PARAMS, **params}
 
+    @abc.abstractmethod
     def fire(self, rule: Rule, state: Mapping[str, Any], params: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Carry out one firing (each adapter's own)."""
 
     def count(self, what: str, n: int = 1, error: str | None = None) -> None:
         """Thread-safe counting: "sent", "failed" or an adapter-specific name."""
@@ -114,7 +116,7 @@ class Adapter:
             return {"sent": self.sent, "failed": self.failed, "queued": queued,
                     "last_error": self.last_error, **self.counters}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: most adapters hold nothing
         """Release threads/processes; bounded in time."""
 
 
