@@ -372,6 +372,8 @@ def loop(ch):
                     are[6] = a6
                     are[7] = a7
                 u = yield 0
+                while u is FLUSH:  # more read-backs, no sample between: stored already
+                    u = yield 0
             elif u > Q14:
                 u = Q14
             else:
