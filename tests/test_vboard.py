@@ -169,6 +169,10 @@ def test_ctrl_c_interrupts_a_long_sleep(tmp_path):
     fs.mkdir()
     (fs / "main.py").write_text("import time\nprint('sleeping')\ntime.sleep(600)\n")
     with VBoard(fs=fs) as vb, Console(vb.port) as s:
+        # The board may be in main.py's sleep already (it boots before the
+        # port is opened here): to the REPL first, then a soft reset runs it.
+        s.write(b"\x03")
+        s.until(b">>> ", timeout=10)
         s.write(b"\x04")
         s.until(b"sleeping")
         s.write(b"\x03")
