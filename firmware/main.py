@@ -2,18 +2,15 @@
 to the REPL.  On CPython (a Pi Zero, or a simulated node anywhere):
 
     python firmware/main.py --board boards/sim.json --config node.json
+
+(under CPython the kernel `kairos` comes from the installed project).
 """
 import sys
 
 
 def _cpython_args():
     import argparse
-    import os
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    shared = os.path.join(os.path.dirname(here), "shared")
-    if os.path.isdir(shared):
-        sys.path.insert(0, shared)  # a checkout: the kernel beside firmware/
     p = argparse.ArgumentParser(description="Run a BecomingONE node.")
     p.add_argument("--board", default="board.json", help="board definition JSON")
     p.add_argument("--config", default="node.json", help="node config JSON")

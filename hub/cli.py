@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from hub import __version__
+from becomingone import __version__
 
 PROG = "becomingone"
 
@@ -42,12 +42,12 @@ def _port(text: str) -> int:
 
 
 # The demo's config when it is given none: defaults plus a few output rules.
-DEMO_CONFIG = str(Path(__file__).with_name("demo.toml"))
+DEMO_CONFIG = str(Path(__file__).parent / "demo" / "demo.toml")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.kernel:
-        from hub import kernel_demo
+        from becomingone.demo import kernel as kernel_demo
 
         kernel_demo.run(rate_hz=args.rate, seconds=args.seconds, fast=args.fast)
         return 0
@@ -63,11 +63,12 @@ def cmd_hub(args: argparse.Namespace) -> int:
 
 
 def _run_hub(args: argparse.Namespace, sim_nodes: int, db: str | None) -> int:
-    from hub import config, rules, run
-    from hub.core import HubError
-    from hub.inputs import InputError
-    from hub.logs import Log
-    from hub.memory import StoreError
+    from becomingone import config, run
+    from becomingone.core import HubError
+    from becomingone.logs import Log
+    from becomingone.rules import parser as rules
+    from becomingone.store import StoreError
+    from becomingone.transports.inputs import InputError
 
     try:
         cfg = config.load(args.config)
@@ -88,7 +89,7 @@ def _run_hub(args: argparse.Namespace, sim_nodes: int, db: str | None) -> int:
 def cmd_verify_log(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hub.memory import Store, StoreError
+    from becomingone.store import Store, StoreError
 
     if not Path(args.db).exists():
         raise CliError(f"{args.db}: no such database")
@@ -105,7 +106,7 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
 
 
 def cmd_boards(args: argparse.Namespace) -> int:
-    from hub import boards
+    from becomingone import boards
 
     try:
         if args.action == "check":
@@ -127,16 +128,8 @@ def cmd_boards(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    import importlib.util
-    from pathlib import Path
+    from becomingone import console
 
-    path = Path(__file__).resolve().parent.parent / "tools" / "console.py"
-    if not path.is_file():
-        raise CliError(f"console: {path} not found (the console runs from a source checkout)")
-    spec = importlib.util.spec_from_file_location("becomingone_console", path)
-    console = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = console
-    spec.loader.exec_module(console)
     if args.baud < 1:
         raise CliError(f"--baud must be positive, got {args.baud}")
     try:
@@ -145,25 +138,19 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
-def _flash_tool():  # tools/flash.py, loaded from the source checkout
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "tools" / "flash.py"
-    if not path.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("becomingone_flash", path)
-    flash = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = flash
-    spec.loader.exec_module(flash)
-    return flash
-
-
 def cmd_flash(args: argparse.Namespace) -> int:
-    flash = _flash_tool()
-    if flash is None:
-        raise CliError("flash: tools/flash.py not found (flash runs from a source checkout)")
-    return flash.run(args)
+    from becomingone.flash import tool
+
+    return tool.run(args)
+
+
+def cmd_vboard(args: argparse.Namespace) -> int:
+    from becomingone import vboard
+
+    try:
+        return vboard.run(args)
+    except vboard.VBoardError as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -178,11 +165,15 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "flash": cmd_flash,
     "hub": cmd_hub,
     "verify-log": cmd_verify_log,
+    "vboard": cmd_vboard,
     "version": cmd_version,
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from becomingone.flash import args as flash_args
+    from becomingone.vboard import build_parser as vboard_args
+
     parser = _Parser(prog=PROG, description="BecomingONE sensor-mesh runtime.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -193,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop after S seconds (default: run until Ctrl-C)")
 
     demo = sub.add_parser("demo", help="the hub with a simulated mesh (no broker, no hardware)")
-    _hub_args(demo, "hub/demo.toml: the defaults and a few output rules")
+    _hub_args(demo, "demo/demo.toml: the defaults and a few output rules")
     demo.add_argument("--nodes", type=int, default=30, metavar="N",
                       help="simulated nodes (default: 30)")
     demo.add_argument("--db", default=None, help="SQLite file (default: in memory)")
@@ -235,9 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="node id commands go to (default: the node heard from)")
 
     flash = sub.add_parser("flash", help="put the firmware on a MicroPython board (mpremote)")
-    flash_tool = _flash_tool()
-    if flash_tool is not None:
-        flash_tool.build_parser(flash)
+    flash_args.build_parser(flash)
+
+    vboard = sub.add_parser("vboard", help="a virtual MicroPython board on a pseudo-terminal")
+    vboard_args(vboard)
 
     sub.add_parser("version", help="print the version")
     return parser

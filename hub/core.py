@@ -17,17 +17,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from becomingone.config import HubConfig
+from becomingone.logs import Log
+from becomingone.nodes.registry import Registry
+from becomingone.nodes.states import NodeStates
+from becomingone.slowtier.clocksync import ClockSync
+from becomingone.slowtier.master import Master
+from becomingone.slowtier.mesh import Mesh
+from becomingone.slowtier.witness import Witness
+from becomingone.store import Store
 from kairos import wire
-
-from .clocksync import ClockSync
-from .config import HubConfig
-from .logs import Log
-from .master import Master
-from .memory import Store
-from .mesh import Mesh
-from .registry import Registry
-from .state import NodeStates
-from .witness import Witness
 
 _M30 = (1 << 30) - 1
 _BATCH = 5000  # frames per store transaction at most
@@ -93,7 +92,7 @@ class Hub:
         self._q.put((msg, source, t_rx, ack))
 
     def start(self) -> None:
-        from .outputs import OutputContext, Router
+        from becomingone.outputs import OutputContext, Router
 
         ctx = OutputContext(mqtt_publish=self._mqtt_publish(), send_command=self.send_command,
                             node_caps=self.nodes.caps, broadcast=self.broadcast,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 
-from .config import HubConfig
-from .core import Hub
-from .logs import Log
+from becomingone.config import HubConfig
+from becomingone.core import Hub
+from becomingone.logs import Log
 
 
 def build(cfg: HubConfig, log: Log, sim_nodes: int = 0) -> Hub:
     """The hub with the transports its config enables (and a sim mesh)."""
-    from . import transports
+    from becomingone import transports
 
     hub = Hub(cfg, log)
     for kind in ("serial", "mqtt", "ble"):
@@ -20,13 +20,13 @@ def build(cfg: HubConfig, log: Log, sim_nodes: int = 0) -> Hub:
             if t is not None:
                 hub.add_transport(t)
     if cfg.inputs:
-        from .inputs import Inputs
+        from becomingone.transports.inputs import Inputs
 
         mqtt = cfg["mqtt"] if cfg["mqtt"]["enabled"] else None
         hub.add_transport(Inputs(cfg.inputs, hub.sink, log.line, mqtt=mqtt))
     n = sim_nodes or cfg["sim"]["nodes"]
     if n:
-        from .sim import SimMesh
+        from becomingone.transports.sim import SimMesh
 
         hub.add_transport(SimMesh(n, hub.sink, log.line, seed=cfg["sim"]["seed"],
                                   period=cfg["sim"]["period"]))
@@ -84,7 +84,7 @@ def run(hub: Hub, seconds: float | None = None, status_every: float = 5.0) -> No
 def start_web(hub: Hub):
     """The web page and API (hub.web) in a thread; None if it cannot listen
     (the hub still runs: ingest matters more than the page)."""
-    from .web import WebError, WebServer
+    from becomingone.web import WebError, WebServer
 
     try:
         web = WebServer(hub, hub.cfg["web"])

@@ -7,8 +7,9 @@ import shutil
 import subprocess
 import sys
 
-from kairos import wire
 from mp import ROOT
+
+from kairos import wire
 
 BOARDS = ROOT / "boards"
 

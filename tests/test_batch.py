@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from kairos import Channel
 from kairos.batch import Bank, isqrt
 from kairos.fixmath import isqrt as isqrt_scalar

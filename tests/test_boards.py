@@ -3,11 +3,11 @@ import copy
 import json
 
 import pytest
-from kairos import Channel, Normalizer
 
-from hub import boards
-from hub.boards import BoardError, load_board, merged_config, validate_board
-from hub.cli import main
+from becomingone import boards
+from becomingone.boards import BoardError, load_board, merged_config, validate_board
+from becomingone.cli import main
+from kairos import Channel, Normalizer
 
 SHIPPED = ["esp32-devkit", "esp32-s3", "pi-zero-w", "pico", "pico-w", "sim"]
 SECRET = "hunter2-Sup3rSecret"

@@ -7,7 +7,7 @@ import pytest
 
 def becomingone(*args, timeout=60):
     return subprocess.run(
-        [sys.executable, "-c", "import sys; from hub.cli import main; sys.exit(main())", *args],
+        [sys.executable, "-m", "becomingone", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -56,7 +56,7 @@ def test_demo_without_a_config_runs_the_demo_rules(tmp_path):
 
     log = tmp_path / "demo.log"
     with open(log, "wb") as out:
-        p = subprocess.Popen([sys.executable, "-m", "hub.cli", "demo", "--nodes", "3",
+        p = subprocess.Popen([sys.executable, "-m", "becomingone", "demo", "--nodes", "3",
                               "--port", "0", "--status", "0"], stdout=out, stderr=out)
     try:
         url, end = None, time.monotonic() + 30

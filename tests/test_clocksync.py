@@ -1,4 +1,4 @@
-"""hub.clocksync: the midpoint estimator, low-delay filter, drift, tick wrap."""
+"""becomingone.slowtier.clocksync: the midpoint estimator, low-delay filter, drift, tick wrap."""
 # SIM300 misreads the spec's capitalised names (s.G == approx(...)) as constants.
 # ruff: noqa: SIM300
 import json
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.clocksync import ClockSync
+from becomingone.slowtier.clocksync import ClockSync
 
 WRAP = 2**30
 

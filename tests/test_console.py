@@ -1,19 +1,12 @@
 """`becomingone console` (tools/console.py, tools/console_frames.py): decoding
 and formatting, command parsing, the keyboard, port discovery.  The console
 on real ptys is tests/test_console_pty.py."""
-import importlib.util
-import sys
 import time
 
 import pytest
-from kairos import wire
-from mp import ROOT
 
-_spec = importlib.util.spec_from_file_location("becomingone_console",
-                                               ROOT / "tools" / "console.py")
-console = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = console
-_spec.loader.exec_module(console)
+from becomingone import console
+from kairos import wire
 
 T0 = time.mktime((2026, 1, 1, 12, 0, 1, 0, 0, -1))  # 12:00:01 local time
 

@@ -14,11 +14,12 @@ import threading
 import time
 
 import pytest
-from kairos import wire
 from mp import ROOT
 from nodeharness import sim_board, stage
 from rigs import Cable
 from test_console import HELLO, report
+
+from kairos import wire
 
 # -- through real ptys ---------------------------------------------------------------
 needs_socat = pytest.mark.skipif(shutil.which("socat") is None,
@@ -62,7 +63,7 @@ class ConsoleProc:
 
     def __init__(self, *args, stdin=subprocess.PIPE):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "console", *args], cwd=ROOT,
+            [sys.executable, "-m", "becomingone", "console", *args], cwd=ROOT,
             stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out = b""
         self.lock = threading.Lock()
@@ -305,7 +306,7 @@ def test_a_terminal_keyboard_is_raw_while_running_and_restored(board):
 
 
 def test_a_missing_port_is_one_line_and_exit_1(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "hub.cli", "console", str(tmp_path / "ttyNone")],
+    r = subprocess.run([sys.executable, "-m", "becomingone", "console", str(tmp_path / "ttyNone")],
                        cwd=ROOT, capture_output=True, text=True, timeout=30, stdin=subprocess.PIPE)
     assert r.returncode == 1 and r.stdout == ""
     missing = tmp_path / "ttyNone"

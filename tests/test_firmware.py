@@ -58,7 +58,7 @@ def test_micropython_sends_the_same_frames(cpython_run, tmp_path):
 def test_shipped_sim_board_runs_as_is(tmp_path):
     import json
 
-    from hub.boards import load_board
+    from becomingone.boards import load_board
 
     board = json.loads((ROOT / "boards" / "sim.json").read_text())
     load_board("sim")  # the hub's validator accepts what the node runs

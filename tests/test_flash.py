@@ -2,7 +2,6 @@
 scratch, nothing changed, a corrupted file, dry run, erase, and the flashed
 node ingested by a running `becomingone hub`.  The errors are in
 test_flash_errors.py, the MQTT path in test_flash_mqtt.py."""
-import importlib.util
 import json
 import re
 import subprocess
@@ -14,10 +13,9 @@ import urllib.request
 from mp import ROOT
 from test_vboard import MPREMOTE, Console, mpremote, pytestmark  # noqa: F401
 
-sys.path.insert(0, str(ROOT / "tools"))
-from vboard import VBoard  # noqa: E402
+from becomingone.vboard import VBoard
 
-FLASH = [sys.executable, str(ROOT / "tools" / "flash.py")]
+FLASH = [sys.executable, "-m", "becomingone", "flash"]
 
 
 def flash(port, *extra, board="sim", timeout=120):
@@ -30,16 +28,15 @@ def flash(port, *extra, board="sim", timeout=120):
 def one_line_error(rc, out, err, start):
     assert rc == 1, out + err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("flash: " + start), err
+    assert len(lines) == 1 and lines[0].startswith("becomingone: " + start), err
     assert "Traceback" not in out + err
     return lines[0]
 
 
 def load_flash():
-    spec = importlib.util.spec_from_file_location("flash_tool", ROOT / "tools" / "flash.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from becomingone.flash import tool
+
+    return tool
 
 
 HEAP = "import gc\ngc.collect()\nprint('heap', gc.mem_alloc(), gc.mem_free())"
@@ -144,7 +141,7 @@ def test_wifi_password_stays_out_of_the_output(tmp_path, monkeypatch):
 
 
 def test_becomingone_flash_command(tmp_path, capsys):
-    from hub import cli
+    from becomingone import cli
 
     with VBoard(fs=tmp_path / "fs") as vb:
         rc = cli.main(["flash", "--board", "sim", "--node-id", "vb-1", "--port", vb.port,
@@ -159,7 +156,7 @@ class RunningHub:
 
     def __init__(self, toml):
         exe = ROOT / ".venv" / "bin" / "becomingone"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hub.cli"]
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "becomingone"]
         self.proc = subprocess.Popen([*cmd, "hub", "--config", str(toml), "--status", "0",
                                       "--port", "0"], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)

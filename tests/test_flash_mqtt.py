@@ -3,19 +3,16 @@ on the virtual board with a real Mosquitto: the board is reset, the node
 reports over MQTT (the vboard has TCP sockets, no Wi-Fi), the flash tool
 sees it on the broker and a running `becomingone hub` ingests it.  And the
 console fallback when this machine can't reach the broker."""
-import sys
 import time
 
 import pytest
 from broker import free_port, mosquitto  # noqa: F401
-from mp import ROOT
 from rigs import wait_for
 from test_flash import RunningHub, flash, one_line_error
 from test_vboard import pytestmark  # noqa: F401
-from vboard import VBoard
 
-sys.path.insert(0, str(ROOT / "tools"))
-from flashlib.watch import MqttWatch  # noqa: E402
+from becomingone.flash.watch import MqttWatch
+from becomingone.vboard import VBoard
 
 
 @pytest.fixture(autouse=True)

@@ -10,13 +10,13 @@ import pytest
 from broker import mosquitto  # noqa: F401 (fixture)
 from rigs import wait_for
 
-from hub import config, run
-from hub.inputs import InputError, Inputs, parse_numbers
-from hub.logs import Log
+from becomingone import config, run
+from becomingone.logs import Log
+from becomingone.transports.inputs import InputError, Inputs, parse_numbers
 
 
 def becomingone(*args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "hub.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "becomingone", *args], capture_output=True,
                           text=True, timeout=timeout)
 
 

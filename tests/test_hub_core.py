@@ -9,9 +9,9 @@ import sys
 import pytest
 from rigs import wait_for
 
-from hub import config
-from hub.core import FAILED, Hub
-from hub.logs import Log
+from becomingone import config
+from becomingone.core import FAILED, Hub
+from becomingone.logs import Log
 
 
 class FakeClock:
@@ -184,7 +184,7 @@ name = "door"
 mqtt_topic = "house/door"
 """)
     code = ("import sys; sys.modules['paho'] = None; sys.modules['paho.mqtt'] = None; "
-            "sys.modules['paho.mqtt.client'] = None; from hub.cli import main; "
+            "sys.modules['paho.mqtt.client'] = None; from becomingone.cli import main; "
             f"sys.exit(main(['hub', '--config', {str(tmp_path / 'hub.toml')!r}, "
             "'--seconds', '2', '--no-web']))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -212,7 +212,7 @@ def test_a_store_without_saved_nodes_still_seeds_the_dedup(tmp_path):
 def test_a_full_queue_holds_the_transport_back_instead_of_losing(tmp_path, monkeypatch):
     import threading
 
-    from hub import core
+    from becomingone import core
 
     monkeypatch.setattr(core, "QUEUE_MAX", 5)
     hub = make(tmp_path)
@@ -284,7 +284,7 @@ def test_frames_to_a_node_leave_in_seq_order_from_any_thread(tmp_path):
     # must reach the transport in the order of their numbers.
     import threading
 
-    from hub import run
+    from becomingone import run
 
     cfg = config.parse(f'[hub]\ndb = "{tmp_path / "hub.db"}"\n[web]\nenabled = false\n')
     hub = run.build(cfg, Log(quiet=("hello", "collapse", "memory", "clock", "ack", "witness",

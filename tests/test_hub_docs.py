@@ -1,9 +1,9 @@
 """The documented example config is valid: the hub and its rules accept it."""
 from mp import ROOT
 
-from hub import config
-from hub.inputs import Inputs
-from hub.rules import parse_rules
+from becomingone import config
+from becomingone.rules.parser import parse_rules
+from becomingone.transports.inputs import Inputs
 
 
 def test_example_config_parses():

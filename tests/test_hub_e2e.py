@@ -13,10 +13,10 @@ from broker import Mosquitto
 from nodeharness import FirmwareVM, sim_board, stage
 from rigs import wait_for
 
-from hub import config
-from hub.clocksync import ClockSync
-from hub.logs import Log
-from hub.memory import Store
+from becomingone import config
+from becomingone.logs import Log
+from becomingone.slowtier.clocksync import ClockSync
+from becomingone.store import Store
 
 
 def hub_proc(tmp_path, broker, db, name):
@@ -33,7 +33,7 @@ host = "{broker.host}"
 port = {broker.port}
 """)
     with open(tmp_path / f"{name}.log", "wb") as log:  # the child keeps its own copy
-        p = subprocess.Popen([sys.executable, "-m", "hub.cli", "hub", "--config", str(cfg),
+        p = subprocess.Popen([sys.executable, "-m", "becomingone", "hub", "--config", str(cfg),
                               "--status", "1"], stdout=log, stderr=subprocess.STDOUT)
     return p, tmp_path / f"{name}.log"
 
@@ -131,7 +131,7 @@ enabled = true
 ports = ["{port}"]
 """)
     log = Log(quiet=("collapse", "hello", "transport"))
-    from hub import run
+    from becomingone import run
 
     hub = run.build(cfg, log)
     hub.start()

@@ -16,9 +16,9 @@ from broker import Mosquitto
 from nodeharness import sim_board, stage
 from rigs import Cable, wait_for
 
-from hub import config, run, transports
-from hub.core import Hub
-from hub.logs import Log
+from becomingone import config, run, transports
+from becomingone.core import Hub
+from becomingone.logs import Log
 
 QUIET = ("collapse", "hello", "transport", "clock", "memory", "status", "witness", "reject",
          "emergence", "hub")

@@ -4,10 +4,10 @@ import cmath
 
 import pytest
 
-from hub import config
-from hub.core import Hub
-from hub.logs import Log
-from hub.sim import SimMesh, validate_all
+from becomingone import config
+from becomingone.core import Hub
+from becomingone.logs import Log
+from becomingone.transports.sim import SimMesh, validate_all
 
 
 class FakeClock:

@@ -2,8 +2,9 @@
 steady signal (every change is a pass over the ring, O(ring), on a board)."""
 import numpy as np
 import pytest
-from kairos import Channel
 from signals import noise, sine, to_q14
+
+from kairos import Channel
 
 N, SETTLE = 20000, 2000
 

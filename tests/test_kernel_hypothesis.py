@@ -2,8 +2,9 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kairos import Channel, Normalizer
 from test_kernel_properties import assert_state_in_bounds
+
+from kairos import Channel, Normalizer
 
 EXTREMES = st.sampled_from([2**31, -(2**31), 2**31 - 1, 16384, -16384, 0, 10**15, -(10**15)])
 SAMPLE = st.one_of(st.integers(-(2**40), 2**40), EXTREMES, st.integers(-16384, 16384))

@@ -4,8 +4,9 @@ import math
 
 import numpy as np
 import pytest
-from kairos import Channel, Normalizer
 from signals import noise, run_channel, sine
+
+from kairos import Channel, Normalizer
 
 
 def settle(s):

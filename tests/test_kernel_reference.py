@@ -3,9 +3,10 @@ import itertools
 
 import numpy as np
 import pytest
-from kairos import Channel
 from reference import reference
 from signals import noise, sine
+
+from kairos import Channel
 
 TOL = 0.03  # |c_fixed - c_float| after the integrator has settled (8 * 2**s)
 

@@ -1,4 +1,4 @@
-"""hub.master: Master averages and Master/Emissary sync of one channel."""
+"""becomingone.slowtier.master: Master averages and Master/Emissary sync of one channel."""
 # SIM300 misreads the spec's capitalised names (s.G == approx(...)) as constants.
 # ruff: noqa: SIM300
 import cmath
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.master import Master
+from becomingone.slowtier.master import Master
 
 
 def test_before_any_update():

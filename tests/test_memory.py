@@ -1,4 +1,4 @@
-"""hub.memory: the hub's SQLite store (reports, tiers, state, BLEND memories, log).
+"""becomingone.store: the hub's SQLite store (reports, tiers, state, BLEND memories, log).
 
 Real SQLite files in tmp_path.  The kill -9 test runs a child process that
 acknowledges each committed batch on stdout; every acknowledged frame must
@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from hub.memory import DAY, SCHEMA_VERSION, Store, StoreError, similarity
+from becomingone.store import DAY, SCHEMA_VERSION, Store, StoreError, similarity
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -173,7 +173,7 @@ def test_restart_keeps_everything(tmp_path):
 
 _CHILD = r"""
 import sys
-from hub.memory import Store
+from becomingone.store import Store
 s = Store(sys.argv[1])
 seq = 0
 for b in range(100000):

@@ -1,4 +1,4 @@
-"""hub.mesh: Psi, G, R over live nodes, staleness and the emergence hysteresis."""
+"""becomingone.slowtier.mesh: Psi, G, R over live nodes, staleness and the emergence hysteresis."""
 # SIM300 misreads the spec's capitalised names (s.G == approx(...)) as constants.
 # ruff: noqa: SIM300
 import json
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.mesh import Mesh, MeshState, NodeView
+from becomingone.slowtier.mesh import Mesh, MeshState, NodeView
 
 
 def nv(node, z, c, weight=1.0, last_seen=100.0, period=1.0):

@@ -7,9 +7,10 @@ import sys
 from array import array
 
 import pytest
-from kairos import Channel
 from mp import ROOT
 from vectors import VECTORS
+
+from kairos import Channel
 
 pytestmark = pytest.mark.micropython
 

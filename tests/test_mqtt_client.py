@@ -17,7 +17,6 @@ from mp import ROOT
 SRC = ROOT / "firmware" / "node" / "mqtt.py"
 SRCS = (SRC, ROOT / "firmware" / "node" / "mqtt_io.py")
 
-sys.path.insert(0, str(ROOT / "firmware"))
 from node import mqtt  # noqa: E402
 
 MQTTClient = mqtt.MQTTClient

@@ -4,18 +4,16 @@ hello always goes out, and the spool's slot holds the largest frame the
 config can make, so nothing is ever refused as too big."""
 import json
 import os
-import sys
 import threading
 import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kairos import wire, wirebin
 from mp import ROOT
 from nodeharness import decode_lines, run_cpython, sim_board, stage
 
-sys.path.insert(0, str(ROOT / "firmware"))
+from kairos import wire, wirebin
 from node import config  # noqa: E402
 from node.app import Node  # noqa: E402
 from node.hal_sim import SimHal  # noqa: E402

@@ -1,13 +1,11 @@
 """node.json is checked key by key: a wrong type never crashes the node
 (no crash loop on a board), says one line, and only that key is ignored."""
 import json
-import sys
 
 import pytest
 from mp import ROOT
 from nodeharness import decode_lines, run_cpython, sim_board, stage
 
-sys.path.insert(0, str(ROOT / "firmware"))
 from node import config  # noqa: E402
 from node.app import Node  # noqa: E402
 from node.hal_sim import SimHal  # noqa: E402

@@ -11,9 +11,10 @@ import time
 
 import paho.mqtt.client as mqtt
 from broker import Mosquitto, mosquitto  # noqa: F401 (fixture)
-from kairos import wire
 from mp import ROOT
 from nodeharness import sim_board, stage
+
+from kairos import wire
 
 
 class Hub:

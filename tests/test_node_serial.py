@@ -4,16 +4,13 @@ and tick wrap-around counted right."""
 import io
 import os
 import select
-import sys
 import threading
 import time
 
 import pytest
-from kairos import wire
-from mp import ROOT
 from nodeharness import sim_board
 
-sys.path.insert(0, str(ROOT / "firmware"))
+from kairos import wire
 from node import config  # noqa: E402
 from node.app import Node  # noqa: E402
 from node.hal_sim import SimHal  # noqa: E402

@@ -12,8 +12,7 @@ import pytest
 from broker import mosquitto  # noqa: F401 (fixture)
 from test_outputs import rule_toml, state, wait_for
 
-from hub import mapping
-from hub.outputs import OutputContext, Router
+from becomingone.outputs import OutputContext, Router, mapping
 
 # --- mqtt against a real Mosquitto -------------------------------------------------------------
 

@@ -1,12 +1,12 @@
-"""hub.registry: duplicates, gaps, reboots, replays, staleness, status."""
+"""becomingone.nodes.registry: duplicates, gaps, reboots, replays, staleness, status."""
 
 import json
 
 import pytest
+
+from becomingone.nodes.registry import Registry
 from kairos import wire, wirebin
 from kairos.crc16 import crc16
-
-from hub.registry import Registry
 
 
 def frame(t, seq, node="n1", boot=100, **fields):

@@ -2,7 +2,7 @@
 and the for / edge / min_interval timing on synthetic state["t"] (no sleeping)."""
 import pytest
 
-from hub.rules import Condition, EvalError, Rule, RuleError, parse_rules, rule_lines
+from becomingone.rules.parser import Condition, EvalError, Rule, RuleError, parse_rules, rule_lines
 
 
 def state(t=0.0, **kw):

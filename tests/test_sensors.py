@@ -2,12 +2,9 @@
 ADC exists here): BME280 compensation versus the datasheet's floating-point
 formulas, the microphone envelope, and the digital input."""
 import struct
-import sys
 
 import pytest
-from mp import ROOT
 
-sys.path.insert(0, str(ROOT / "firmware"))
 from node.sensors import make  # noqa: E402
 
 # Calibration of a real part (the values Bosch's datasheet example uses).

@@ -3,8 +3,8 @@
 at 1,000 nodes), and the sim's spectra agreeing with its dominant lag."""
 import tracemalloc
 
-from hub.sim import SimMesh
-from hub.spectrum import Spectra
+from becomingone.nodes.spectra import Spectra
+from becomingone.transports.sim import SimMesh
 
 HELLO = {"ch": [{"lags": [2, 4, 8, 16]}, {"lags": [1, 3]}]}
 

@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 from test_hub_core import FakeClock, feed, hello, make, report
 
-from hub.memory import _SCHEMA, SCHEMA_VERSION, Store
-from hub.web import views
+from becomingone.store import _SCHEMA, SCHEMA_VERSION, Store
+from becomingone.web import views
 
 
 def rep(seq, t, coh, node="a"):

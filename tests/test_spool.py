@@ -1,13 +1,10 @@
 """Store-and-forward ring: bounded, oldest dropped first, resend after a
 reconnect, confirmations by packet id."""
 import itertools
-import sys
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mp import ROOT
 
-sys.path.insert(0, str(ROOT / "firmware"))
 from node.spool import Spool  # noqa: E402
 
 

@@ -6,10 +6,10 @@ import sys
 import time
 
 import pytest
-from kairos import wirebin
 
-from hub.transports import Disabled, TransportError, make
-from hub.transports.base import Transport
+from becomingone.transports import Disabled, TransportError, make
+from becomingone.transports.base import Transport
+from kairos import wirebin
 
 
 def frame(t, node="b1", seq=0, **fields):
@@ -108,9 +108,11 @@ def test_no_adapter_logs_once_and_stops(ble):
     assert not t.status()["connected"]
 
 
-@pytest.mark.parametrize("kind,lib,mod", [("serial", "serial", "hub.transports.serial"),
-                                           ("mqtt", "paho.mqtt.client", "hub.transports.mqtt"),
-                                           ("ble", "bleak", "hub.transports.ble")])
+@pytest.mark.parametrize("kind,lib,mod", [
+    ("serial", "serial", "becomingone.transports.serial"),
+    ("mqtt", "paho.mqtt.client", "becomingone.transports.mqtt"),
+    ("ble", "bleak", "becomingone.transports.ble"),
+])
 def test_a_missing_library_is_reported_once_and_skipped(monkeypatch, kind, lib, mod):
     monkeypatch.setitem(sys.modules, lib, None)  # import -> ImportError
     monkeypatch.delitem(sys.modules, mod, raising=False)

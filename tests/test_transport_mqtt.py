@@ -10,11 +10,11 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 from broker import mosquitto  # noqa: F401 (fixture)
-from kairos import wire
 from rigs import wait_for
 
-from hub.registry import Registry
-from hub.transports import TransportError, make
+from becomingone.nodes.registry import Registry
+from becomingone.transports import TransportError, make
+from kairos import wire
 
 
 def frame(t, node="a", seq=0, boot=5, **fields):

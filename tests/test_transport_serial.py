@@ -11,12 +11,12 @@ import time
 
 import pytest
 import serial
-from kairos import wire
 from nodeharness import sim_board, stage
 from rigs import Cable, wait_for
 
-from hub.registry import Registry
-from hub.transports import TransportError, make
+from becomingone.nodes.registry import Registry
+from becomingone.transports import TransportError, make
+from kairos import wire
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None,
                                 reason="socat not installed (bash tools/setup.sh)")
@@ -174,7 +174,7 @@ def test_real_firmware_node_over_serial(rig, tmp_path):
 
 
 def test_auto_without_boards_says_so_once_and_keeps_looking(monkeypatch):
-    from hub.transports import serial as hub_serial
+    from becomingone.transports import serial as hub_serial
 
     monkeypatch.setattr(hub_serial, "DISCOVER_EVERY", 0.05)
     logs = []

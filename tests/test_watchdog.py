@@ -11,10 +11,8 @@ import sys
 import threading
 import time
 
-from mp import ROOT
 from nodeharness import sim_board, stage
 
-sys.path.insert(0, str(ROOT / "firmware"))
 from node import config  # noqa: E402
 from node.app import Node  # noqa: E402
 from node.hal_sim import SimHal  # noqa: E402

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from rigs import wait_for
 
-from hub import config, run
-from hub.logs import Log
-from hub.web import create_app
+from becomingone import config, run
+from becomingone.logs import Log
+from becomingone.web import create_app
 
 TOKEN = "t0ken-for-the-api-tests"
 CFG = f"""

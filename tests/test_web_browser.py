@@ -66,7 +66,7 @@ def start_demo(d, *extra, nodes=30, token=TOKEN, period=20.0):
     cfg.write_text(f"[mesh]\ndwell = 1.0\n[sim]\nperiod = {period}\n{web}{RULES}")
     log = d / "demo.log"
     with open(log, "wb") as f:  # the child keeps its own copy
-        p = subprocess.Popen([sys.executable, "-m", "hub.cli", "demo", "--nodes", str(nodes),
+        p = subprocess.Popen([sys.executable, "-m", "becomingone", "demo", "--nodes", str(nodes),
                               "--config", str(cfg), "--status", "2", *extra],
                              stdout=f, stderr=subprocess.STDOUT)
     return p, log

@@ -1,10 +1,10 @@
 """hub.web without a server: the feed's decimation (round-robin over 1,000
 fake nodes, unchanged rows skipped), the generated token kept in the store,
 loopback detection.  The API on a running hub: tests/test_web_api.py."""
-from hub import config
-from hub.logs import Log
-from hub.web import auth
-from hub.web.feed import Client, Feed, next_slot
+from becomingone import config
+from becomingone.logs import Log
+from becomingone.web import auth
+from becomingone.web.feed import Client, Feed, next_slot
 
 
 class _FakeHub:
@@ -45,7 +45,7 @@ def test_decimation_round_robin_covers_every_node_and_skips_the_unchanged():
 
 def test_generated_token_is_kept_in_the_store(tmp_path):
     cfg = config.parse(f'[hub]\ndb = "{tmp_path / "h.db"}"\n')
-    from hub.core import Hub
+    from becomingone.core import Hub
 
     h = Hub(cfg, Log(quiet=("hello",)))
     tok, new = auth.resolve_token(h)

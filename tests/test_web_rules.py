@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from rigs import wait_for
 
-from hub import config, run
-from hub.logs import Log
-from hub.outputs import Router
-from hub.rules import Rule, RuleError, edit_rule, parse_rules
-from hub.web import create_app
+from becomingone import config, run
+from becomingone.logs import Log
+from becomingone.outputs import Router
+from becomingone.rules.parser import Rule, RuleError, edit_rule, parse_rules
+from becomingone.web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "t0ken-for-the-rule-tests"

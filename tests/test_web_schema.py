@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, settings
 from rigs import wait_for
 from schemathesis.checks import not_a_server_error
 
-from hub import config, run
-from hub.logs import Log
-from hub.web import create_app
+from becomingone import config, run
+from becomingone.logs import Log
+from becomingone.web import create_app
 
 TOKEN = "t0ken-for-the-schema-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

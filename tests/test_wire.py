@@ -9,6 +9,7 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from kairos import wire, wirebin
 from kairos.crc16 import crc16
 

@@ -4,8 +4,9 @@ messages."""
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from kairos import wirebin
 from test_wire import ANY_MESSAGE, EXAMPLES, SLOW, largest
+
+from kairos import wirebin
 
 # -- BLE fragments ------------------------------------------------------------------
 FRAMES = [wirebin.encode_bin(m) for m in (EXAMPLES[0], EXAMPLES[1], EXAMPLES[3])] + [

@@ -7,10 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from kairos import wire, wirebin
 from mp import ROOT
 from test_wire import EXAMPLES
 from test_wire_streams import corpus, ev
+
+from kairos import wire, wirebin
 
 pytestmark = pytest.mark.micropython
 

@@ -6,10 +6,11 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kairos import wire, wirebin
-from kairos.crc16 import crc16
 from test_wire import EXAMPLES, HEAD, line_frame
 from test_wire_ble import FRAME_MSGS, FRAMES
+
+from kairos import wire, wirebin
+from kairos.crc16 import crc16
 
 
 # -- the serial garbage corpus ---------------------------------------------------

@@ -1,4 +1,4 @@
-"""hub.witness: the contracting self-model W = G[W], surprise and events."""
+"""becomingone.slowtier.witness: the contracting self-model W = G[W], surprise and events."""
 # SIM300 misreads the spec's capitalised names (s.G == approx(...)) as constants.
 # ruff: noqa: SIM300
 import json
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.witness import Witness, WitnessState
+from becomingone.slowtier.witness import Witness, WitnessState
 
 OBS = (0.8, 0.6, 0.3 + 0.4j)  # |OBS| = sqrt(0.64 + 0.36 + 0.09 + 0.16) = sqrt(1.25)
 

@@ -13,10 +13,9 @@ import sys
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "shared"))
+from kairos import Channel  # installed with the project (bash tools/setup.sh)
 
-from kairos import Channel  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 Q14 = 16384
 FS = 100  # Hz, for the seconds axis only

@@ -4,6 +4,7 @@ and one write characteristic for the hub's commands.  The node advertises
 its id as the device name.  The link is up while a central is connected.
 """
 import bluetooth
+
 from kairos import wirebin
 
 from .link import Link

@@ -19,19 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.rules import Rule, RuleError, edit_rule, parse_rules
+from becomingone.rules.parser import Rule, RuleError, edit_rule, parse_rules
 
 __all__ = ["ADAPTERS", "Adapter", "OutputContext", "OutputError", "Router", "adapter_class",
            "make_adapter"]
 
 # action name -> (module, class); imported on first use
 ADAPTERS: dict[str, tuple[str, str]] = {
-    "mqtt": ("hub.outputs.mqtt", "MqttAdapter"),
-    "webhook": ("hub.outputs.webhook", "WebhookAdapter"),
-    "websocket": ("hub.outputs.websocket", "WebsocketAdapter"),
-    "node": ("hub.outputs.node", "NodeAdapter"),
-    "speaker": ("hub.outputs.speaker", "SpeakerAdapter"),
-    "display": ("hub.outputs.display", "DisplayAdapter"),
+    "mqtt": ("becomingone.outputs.mqtt", "MqttAdapter"),
+    "webhook": ("becomingone.outputs.webhook", "WebhookAdapter"),
+    "websocket": ("becomingone.outputs.websocket", "WebsocketAdapter"),
+    "node": ("becomingone.outputs.node", "NodeAdapter"),
+    "speaker": ("becomingone.outputs.speaker", "SpeakerAdapter"),
+    "display": ("becomingone.outputs.display", "DisplayAdapter"),
 }
 
 

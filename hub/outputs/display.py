@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hub import mapping
-from hub.outputs import Adapter, OutputError, param_num, param_str
-from hub.outputs.node import check_caps
-from hub.rules import Rule
+from becomingone.outputs import Adapter, OutputError, mapping, param_num, param_str
+from becomingone.outputs.node import check_caps
+from becomingone.rules.parser import Rule
 
 
 def _psi(state: Mapping[str, Any]) -> complex:

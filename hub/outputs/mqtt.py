@@ -12,9 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from hub.mapping import state_json
-from hub.outputs import Adapter, OutputError, param_bool, param_num, param_str
-from hub.rules import Rule, RuleError
+from becomingone.outputs import Adapter, OutputError, param_bool, param_num, param_str
+from becomingone.outputs.mapping import state_json
+from becomingone.rules.parser import Rule, RuleError
 
 DEFAULT_TOPIC = "becomingone/hub/state"
 

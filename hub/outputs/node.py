@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hub.outputs import Adapter, OutputError, param_num, param_str
-from hub.rules import Rule, RuleError
+from becomingone.outputs import Adapter, OutputError, param_num, param_str
+from becomingone.rules.parser import Rule, RuleError
 
 ARGS = ("on", "rgb", "i", "freq", "duty")
 

@@ -24,9 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from hub import mapping
-from hub.outputs import Adapter, param_bool, param_num
-from hub.rules import Rule
+from becomingone.outputs import Adapter, mapping, param_bool, param_num
+from becomingone.rules.parser import Rule
 
 RATE = 22050
 FADE_S = 0.005

@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from hub.mapping import state_json
-from hub.outputs import Adapter, OutputContext, OutputError, param_num, param_str
-from hub.rules import Rule, RuleError
+from becomingone.outputs import Adapter, OutputContext, OutputError, param_num, param_str
+from becomingone.outputs.mapping import state_json
+from becomingone.rules.parser import Rule, RuleError
 
 _Item = tuple[bytes, dict[str, Any]]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hub.mapping import state_json
-from hub.outputs import Adapter, OutputError, param_str
-from hub.rules import Rule
+from becomingone.outputs import Adapter, OutputError, param_str
+from becomingone.outputs.mapping import state_json
+from becomingone.rules.parser import Rule
 
 
 class WebsocketAdapter(Adapter):

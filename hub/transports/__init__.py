@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Ack, Disabled, Log, Reject, Sink, Transport, TransportError
+from becomingone.transports.base import Ack, Disabled, Log, Reject, Sink, Transport, TransportError
 
 __all__ = ["KINDS", "Ack", "Disabled", "Sink", "Transport", "TransportError", "make"]
 
@@ -25,15 +25,15 @@ NEEDS = {"serial": "pyserial", "mqtt": "paho-mqtt", "ble": "bleak"}
 
 def _cls(kind: str) -> type[Transport]:
     if kind == "serial":
-        from .serial import SerialTransport
+        from becomingone.transports.serial import SerialTransport
 
         return SerialTransport
     if kind == "mqtt":
-        from .mqtt import MqttTransport
+        from becomingone.transports.mqtt import MqttTransport
 
         return MqttTransport
     if kind == "ble":
-        from .ble import BleTransport
+        from becomingone.transports.ble import BleTransport
 
         return BleTransport
     raise TransportError(f"unknown transport {kind!r} (one of {', '.join(KINDS)})")

@@ -27,9 +27,9 @@ import threading
 from typing import Any
 
 from bleak import BleakClient, BleakScanner
-from kairos import wirebin
 
-from .base import Log, Reject, Sink, Transport, TransportError
+from becomingone.transports.base import Log, Reject, Sink, Transport, TransportError
+from kairos import wirebin
 
 # The node's GATT UUIDs (firmware/node/link_ble.py).
 SERVICE = "6b1e0001-5a2c-4f7e-9d1b-b3c0a1e0b001"

@@ -17,9 +17,18 @@ import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from kairos import wire
 
-from .base import BACKOFF_MAX, BACKOFF_MIN, Ack, Log, Reject, Sink, Transport, TransportError
+from becomingone.transports.base import (
+    BACKOFF_MAX,
+    BACKOFF_MIN,
+    Ack,
+    Log,
+    Reject,
+    Sink,
+    Transport,
+    TransportError,
+)
+from kairos import wire
 
 FRAME_KINDS = ("hello", "report", "event", "pong", "ack")
 TOPIC = "topic"  # reject reason: a frame whose node or type is not its topic's

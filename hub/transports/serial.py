@@ -18,9 +18,17 @@ from typing import Any
 
 import serial
 import serial.tools.list_ports
-from kairos import wire
 
-from .base import BACKOFF_MAX, BACKOFF_MIN, Log, Reject, Sink, Transport, TransportError
+from becomingone.transports.base import (
+    BACKOFF_MAX,
+    BACKOFF_MIN,
+    Log,
+    Reject,
+    Sink,
+    Transport,
+    TransportError,
+)
+from kairos import wire
 
 # USB vendor ids of boards that run nodes.
 VIDS = {

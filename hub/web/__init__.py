@@ -1,6 +1,6 @@
 """The hub's web page, REST API and WebSocket feed (docs/web.md).
 
-    from hub.web import WebServer
+    from becomingone.web import WebServer
     web = WebServer(hub, cfg["web"])     # after hub.start()
     url = web.start()                    # uvicorn in its own thread
     ...
@@ -13,7 +13,7 @@ client sends reaches the core thread except through those.
 """
 from __future__ import annotations
 
-from .app import create_app
-from .server import WebError, WebServer
+from becomingone.web.app import create_app
+from becomingone.web.server import WebError, WebServer
 
 __all__ = ["WebError", "WebServer", "create_app"]

@@ -10,10 +10,19 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub import __version__
-
-from .feed import Feed
-from .routes import commands, events, health, inputs, memories, mesh, nodes, outputs, ws
+from becomingone import __version__
+from becomingone.web.feed import Feed
+from becomingone.web.routes import (
+    commands,
+    events,
+    health,
+    inputs,
+    memories,
+    mesh,
+    nodes,
+    outputs,
+    ws,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from .auth import require_read, require_write
+from becomingone.web.auth import require_read, require_write
 
 
 def get_hub(request: Request) -> Any:

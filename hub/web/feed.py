@@ -24,7 +24,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from . import views
+from becomingone.web import views
 
 FIELDS = ("online", "c", "tau", "collapsed", "aligned", "channels")
 DEFAULT_FIELDS = ("online", "c", "tau", "collapsed")

@@ -13,8 +13,8 @@ from typing import Any
 
 import uvicorn
 
-from .app import create_app
-from .auth import resolve_token
+from becomingone.web.app import create_app
+from becomingone.web.auth import resolve_token
 
 
 class WebError(Exception):

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from hub.spectrum import columns_from_rows
+from becomingone.nodes.spectra import columns_from_rows
 
 T = TypeVar("T")
 Q15 = 32768.0

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+
 from kairos.batch import Bank
 
 pytestmark = pytest.mark.bench

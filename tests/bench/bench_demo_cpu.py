@@ -34,7 +34,7 @@ TCK = os.sysconf("SC_CLK_TCK")
 
 def command():
     exe = shutil.which("becomingone", path=os.path.dirname(sys.executable))
-    base = [exe] if exe else [sys.executable, "-m", "hub.cli"]
+    base = [exe] if exe else [sys.executable, "-m", "becomingone"]
     # --no-web: the hub and the mesh alone (the page's cost is tests/bench/bench_web.py's).
     return base + ["demo", "--nodes", str(NODES), "--seconds", str(SECONDS),
                    "--status", str(STATUS), "--no-web"]

@@ -39,11 +39,11 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 from broker import Mosquitto
-from kairos import wire
 
-from hub import config, run
-from hub.logs import Log
-from hub.memory import Store
+from becomingone import config, run
+from becomingone.logs import Log
+from becomingone.store import Store
+from kairos import wire
 
 pytestmark = pytest.mark.bench
 
@@ -258,7 +258,7 @@ def test_hub_process_batch_size(tmp_path):
     batch sizes: the cost of one store transaction per batch.  The core
     takes whatever is queued when it wakes, so under MQTT load its batches
     are small (see "frames per store transaction" above)."""
-    from hub.core import Hub
+    from becomingone.core import Hub
 
     n = 20_000
     raw = [wire.encode_json(m) for m in frames(n)]

@@ -33,10 +33,10 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 from broker import Mosquitto
-from kairos import wire
 
-from hub import config, run
-from hub.logs import Log
+from becomingone import config, run
+from becomingone.logs import Log
+from kairos import wire
 
 pytestmark = pytest.mark.bench
 

@@ -11,11 +11,12 @@ these numbers.
 import time
 
 import pytest
-from kairos import Channel
 from mp import MicroPython
 from signals import sine
 from test_kernel_reference import SWEEP, check
 from test_micropython import fuel_per_step
+
+from kairos import Channel
 
 pytestmark = pytest.mark.bench
 

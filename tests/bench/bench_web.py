@@ -19,16 +19,12 @@ Asserts only that the page got data; never on time.
 """
 import json
 import signal
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from rigs import wait_for  # noqa: E402
-from test_web_browser import (  # noqa: E402
+from rigs import wait_for
+from test_web_browser import (
     ARGS,
     CHROMIUM,
     _need_browser,

@@ -6,10 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.core import HubError
-from hub.transports.base import TransportError
-
-from ..deps import WRITE, HubDep
+from becomingone.core import HubError
+from becomingone.transports.base import TransportError
+from becomingone.web.deps import WRITE, HubDep
 
 router = APIRouter(tags=["commands"], dependencies=WRITE)
 

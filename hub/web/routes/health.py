@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from hub import __version__
-
-from .. import views
-from ..deps import READ, HubDep
+from becomingone import __version__
+from becomingone.web import views
+from becomingone.web.deps import READ, HubDep
 
 router = APIRouter(tags=["health"], dependencies=READ)
 _T0 = time.time()

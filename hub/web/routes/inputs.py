@@ -8,9 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.transports.base import TransportError
-
-from ..deps import READ, WRITE, HubDep
+from becomingone.transports.base import TransportError
+from becomingone.web.deps import READ, WRITE, HubDep
 
 router = APIRouter(tags=["inputs"])
 

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.memory import StoreError, similarity
-
-from .. import views
-from ..deps import READ, WRITE, HubDep
+from becomingone.store import StoreError, similarity
+from becomingone.web import views
+from becomingone.web.deps import READ, WRITE, HubDep
 
 router = APIRouter(tags=["memories"])
 

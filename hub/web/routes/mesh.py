@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from .. import views
-from ..deps import READ, HubDep
+from becomingone.web import views
+from becomingone.web.deps import READ, HubDep
 
 router = APIRouter(tags=["mesh"], dependencies=READ)
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from .. import views
-from ..deps import READ, HubDep
+from becomingone.web import views
+from becomingone.web.deps import READ, HubDep
 
 router = APIRouter(tags=["nodes"], dependencies=READ)
 

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from hub.rules import RuleError
-
-from .. import views
-from ..deps import READ, WRITE, HubDep
+from becomingone.rules.parser import RuleError
+from becomingone.web import views
+from becomingone.web.deps import READ, WRITE, HubDep
 
 router = APIRouter(tags=["outputs"])
 

@@ -18,8 +18,8 @@ import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from ..auth import is_loopback, token_ok
-from ..feed import FIELDS, Client, SubscribeError, next_slot
+from becomingone.web.auth import is_loopback, token_ok
+from becomingone.web.feed import FIELDS, Client, SubscribeError, next_slot
 
 router = APIRouter()
 MAX_TEXT = 65536

@@ -1,0 +1,148 @@
+"""Node configs: check one against its board, and merge the two (part of hub.boards)."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from becomingone.boards.checks import BoardError, _bool, _int, _keys, _obj, _show, _str
+from becomingone.boards.definition import load_board, validate_board
+
+# Node configs: keys that may override the board definition, and their own keys.
+NODE_OVERRIDES = ("period_ms", "report_every", "weight", "sensors", "outputs", "watchdog_ms", "hal")
+_NODE_OWN = ("node", "transport", "wifi", "mqtt", "serial", "spool", "seed", "realtime",
+             "clock_start")
+_NODE_KEYS = {"board", *_NODE_OWN, *NODE_OVERRIDES}
+_SECRET_KEYS = ("password",)
+_MQTT_DEFAULTS: dict[str, Any] = {
+    "port": 1883, "user": None, "password": None, "prefix": "becomingone", "keepalive": 30,
+}
+_NODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+def _secrets(cfg: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(cfg, dict):
+        for key in ("wifi", "mqtt"):
+            sub = cfg.get(key)
+            if isinstance(sub, dict):
+                for skey in _SECRET_KEYS:
+                    value = sub.get(skey)
+                    if isinstance(value, str) and value:
+                        found.append(value)
+    return found
+
+
+def _scrubbed(exc: BoardError, cfg: Any) -> BoardError:
+    """The same error with any secret value of cfg masked (belt and braces)."""
+    reason = exc.reason
+    for secret in _secrets(cfg):
+        # A very short secret only where it is shown as a value, not inside words.
+        reason = reason.replace(secret if len(secret) >= 4 else repr(secret), "***")
+    return BoardError(exc.path, reason)
+
+
+def _node_config(cfg: dict, board: dict | None) -> tuple[dict, dict]:
+    c = copy.deepcopy(_obj("", cfg))
+    _keys("", c, _NODE_KEYS, ("node", "board"))
+    node = _str("node", c["node"])
+    if not _NODE_RE.fullmatch(node):
+        raise BoardError("node", f"{_show(node)} must be 1..32 characters [A-Za-z0-9_.-]")
+    bid = _str("board", c["board"])
+    if board is None:
+        board = load_board(bid)
+    elif bid != board["board"]:
+        raise BoardError("board", f"the node config is for {bid!r}, not {board['board']!r}")
+    transports = board["transports"]
+    c.setdefault("transport", transports[0])
+    t = c["transport"]
+    if t not in transports or not isinstance(t, str):
+        raise BoardError("transport", f"{_show(t)} is not a transport of {board['board']} "
+                         f"({', '.join(transports)})")
+    if "wifi" in c or t == "mqtt":
+        if "wifi" not in c:
+            raise BoardError("wifi", "missing: the mqtt transport needs {\"ssid\", \"password\"}")
+        wifi = dict(_obj("wifi", c["wifi"]))
+        _keys("wifi", wifi, {"ssid", "password"}, ("ssid", "password"))
+        ssid = _str("wifi.ssid", wifi["ssid"])
+        if not 1 <= len(ssid) <= 32:
+            raise BoardError("wifi.ssid", f"must be 1..32 characters, got {len(ssid)}")
+        _str("wifi.password", wifi["password"], secret=True)
+        c["wifi"] = wifi
+    if "mqtt" in c or t == "mqtt":
+        if "mqtt" not in c:
+            raise BoardError("mqtt", "missing: the mqtt transport needs at least {\"host\"}")
+        mqtt = dict(_obj("mqtt", c["mqtt"]))
+        _keys("mqtt", mqtt, {"host", *_MQTT_DEFAULTS}, ("host",))
+        for key, value in _MQTT_DEFAULTS.items():
+            mqtt.setdefault(key, value)
+        host = _str("mqtt.host", mqtt["host"])
+        if not host or len(host) > 253 or any(ch.isspace() for ch in host):
+            raise BoardError("mqtt.host", f"{_show(host)} is not a host name")
+        _int("mqtt.port", mqtt["port"], 1, 65535)
+        if mqtt["user"] is not None:
+            _str("mqtt.user", mqtt["user"])
+        if mqtt["password"] is not None:
+            _str("mqtt.password", mqtt["password"], secret=True)
+        prefix = _str("mqtt.prefix", mqtt["prefix"])
+        if not prefix or any(ch in prefix for ch in "+#") or prefix.strip("/") != prefix:
+            raise BoardError("mqtt.prefix", f"{_show(prefix)} must be a topic without "
+                             "wildcards or leading/trailing '/'")
+        _int("mqtt.keepalive", mqtt["keepalive"], 1, 65535)
+        c["mqtt"] = mqtt
+    c.setdefault("seed", 1)
+    _int("seed", c["seed"], 0, (1 << 30) - 1)
+    if "serial" in c:
+        _obj("serial", c["serial"])
+    if "spool" in c:  # the store-and-forward ring (firmware/node/link.py), as the node checks it
+        spool = _obj("spool", c["spool"])
+        _keys("spool", spool, {"slots", "size"})
+        if "slots" in spool:
+            _int("spool.slots", spool["slots"], 2, 1024)
+        if "size" in spool:
+            _int("spool.size", spool["size"], 0, 4096)
+    if "realtime" in c:
+        _bool("realtime", c["realtime"])
+    if "clock_start" in c:
+        _int("clock_start", c["clock_start"], 0, (1 << 30) - 1)
+    return c, board
+
+
+def _merge(board: dict, c: dict) -> dict:
+    overrides = {key: c[key] for key in NODE_OVERRIDES if key in c}
+    merged = validate_board({**board, **overrides})  # validate_board works on a deep copy
+    for key in _NODE_OWN:
+        if key in c:
+            merged[key] = copy.deepcopy(c[key])
+    return merged
+
+
+def _checked(cfg: dict, board: dict | None) -> tuple[dict, dict]:
+    """(the node config with defaults, the merged board); secrets masked in errors."""
+    try:
+        c, b = _node_config(cfg, None if board is None else validate_board(board))
+        return c, _merge(b, c)
+    except BoardError as exc:
+        raise _scrubbed(exc, cfg) from None
+
+
+def validate_node_config(cfg: dict) -> dict:
+    """Check a node config (as the flash tool writes it) against its shipped board.
+
+    Returns the config with defaults filled in (transport, mqtt settings,
+    seed).  Overrides of board keys are checked as the merged board.
+    Passwords never appear in an error message.
+    """
+    return _checked(cfg, None)[0]
+
+
+def merged_config(board: dict, cfg: dict) -> dict:
+    """What the firmware effectively runs: the node config over the board definition.
+
+    Like the firmware's merge, board keys overridden by the node (period_ms,
+    report_every, weight, sensors, outputs, watchdog_ms, hal) are replaced,
+    then the node's own keys are added: node, transport, wifi (its
+    credentials object replaces the board's capability flag), mqtt, seed...
+    """
+    return _checked(cfg, board)[1]
