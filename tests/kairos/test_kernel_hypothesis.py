@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_kernel_properties import assert_state_in_bounds
+from support.kernel import assert_state_in_bounds
 
 from kairos import Channel, Normalizer
 

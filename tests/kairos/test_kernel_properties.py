@@ -1,9 +1,10 @@
-"""Every property spec section 1 lists, on CPython (tests/test_micropython.py
+"""Every property spec section 1 lists, on CPython (tests/kairos/test_micropython.py
 runs the same vectors on MicroPython and checks the outputs are identical)."""
 import math
 
 import numpy as np
 import pytest
+from support.kernel import assert_state_in_bounds
 from support.signals import noise, run_channel, sine
 
 from kairos import Channel, Normalizer
@@ -167,18 +168,6 @@ def test_saturating_inputs_stay_in_bounds(u):
         ch.step(x)
         assert 0 <= ch.c <= 32767
     assert_state_in_bounds(ch)
-
-
-def assert_state_in_bounds(ch):
-    lim = 1 << 30
-    assert 0 <= ch.c2 <= 32767  # a read-back: the loop stores its locals in the arrays
-    for arr in (ch._dring, ch._ering, ch._are, ch._aim):
-        assert all(-lim < v < lim for v in arr)
-    assert all(abs(v) < 8192 for v in ch._dring)
-    gen = ch._send.__self__  # the loop's own locals (kairos._step.loop)
-    for name, v in gen.gi_frame.f_locals.items():
-        if isinstance(v, int) and not isinstance(v, bool):
-            assert -lim < v < lim, name
 
 
 def test_gain_follows_the_signal_level():

@@ -4,14 +4,11 @@ messages."""
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_wire import ANY_MESSAGE, EXAMPLES, SLOW, largest
+from support.wire import ANY_MESSAGE, EXAMPLES, FRAME_MSGS, FRAMES, SLOW
 
 from kairos import wirebin
 
 # -- BLE fragments ------------------------------------------------------------------
-FRAMES = [wirebin.encode_bin(m) for m in (EXAMPLES[0], EXAMPLES[1], EXAMPLES[3])] + [
-    wirebin.encode_bin(largest("hello"))]
-FRAME_MSGS = [EXAMPLES[0], EXAMPLES[1], EXAMPLES[3], largest("hello")]
 
 
 @pytest.mark.parametrize("mtu", range(20, 245))

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 from support.mp import ROOT
-from test_wire import EXAMPLES
-from test_wire_streams import corpus, ev
+from support.wire import EXAMPLES, corpus, ev
 
 from kairos import wire, wirebin
 

@@ -6,55 +6,13 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_wire import EXAMPLES, HEAD, line_frame
-from test_wire_ble import FRAME_MSGS, FRAMES
+from support.wire import EXAMPLES, FRAME_MSGS, FRAMES, corpus, ev
 
 from kairos import wire, wirebin
 from kairos.crc16 import crc16
 
 
-# -- the serial garbage corpus ---------------------------------------------------
-def ev(seq, boot=123456789, node="node-01"):
-    return dict(HEAD, t="event", node=node, boot=boot, seq=seq, i=1, on=1, c=30000, n=seq)
-
-
-def corpus():
-    """(stream, messages expected out of LineDecoder, its exact counts)."""
-    L = lambda m: wire.encode_line(m)  # noqa: E731
-    body = lambda m: L(m)[4:-6]  # noqa: E731  the JSON of a line
-    corrupt = bytearray(L(ev(6)))
-    corrupt[30] ^= 0x04  # one flipped bit inside the JSON
-    parts = [
-        (L(ev(1)), [ev(1)]),
-        (b"MicroPython v1.27.0 on 2026-06-01; ESP32S3 module\r\n", []),  # noise
-        (b">>> \r\n\r\n\n", []),  # noise, then two blank lines (not counted)
-        (b'Traceback (most recent call last):\n  File "main.py", line 4\n', []),  # 2 noise
-        (L(ev(2)), [ev(2)]),
-        (L(ev(3))[:40] + L(ev(4)), [ev(4)]),  # truncated: cut by the next marker
-        (L(ev(5))[:50] + b"\n", []),  # truncated: the line ends before the CRC
-        (b"@K1\n", []),  # truncated inside the marker
-        (bytes(corrupt), []),  # crc
-        (b"@K1 " + b"x" * (wire.MAX_LINE + 10) + b"@K1 more\n", []),  # oversize
-        (L(ev(7)).replace(b"@K1 ", b"@K2 "), []),  # version (marker)
-        (line_frame(body(ev(8)).replace(b'"v":1', b'"v":2')), []),  # version (JSON field)
-        (line_frame(b'{"v":1,"t":"event",'), []),  # malformed JSON with a good CRC
-        (line_frame(body(ev(9)).replace(b'"event"', b'"eventx"')), []),  # type
-        (line_frame(body(ev(10)).replace(b'"i":1', b'"i":9')), []),  # malformed: range
-        (b"mail me @Kevin\n", []),  # noise that contains "@K"
-        (b"\xff\xfe\x00garbage\x80\n", []),  # noise, binary
-        (L(ev(11)), [ev(11)]),
-        (L(ev(2)), [ev(2)]),  # a valid frame again: the line layer passes it
-        (L(ev(12, boot=1)), [ev(12, boot=1)]),  # a new boot
-        (L(ev(13)), [ev(13)]),  # the old boot again: a replay
-        (L(ev(1, boot=1)), [ev(1, boot=1)]),
-    ]
-    stream = b"".join(p[0] for p in parts)
-    msgs = [m for p in parts for m in p[1]]
-    counts = {"noise": 6, "truncated": 3, "crc": 1, "oversize": 1, "version": 2,
-              "malformed": 2, "type": 1}
-    return stream, msgs, counts
-
-
+# -- the serial garbage corpus (support/wire.py) -------------------------------------
 def test_garbage_corpus_exact_counts_and_resync():
     stream, msgs, counts = corpus()
     dec = wire.LineDecoder()
