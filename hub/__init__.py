@@ -1,8 +1,18 @@
-"""The BecomingONE hub: the CPython side of the mesh (the slow tier).
+"""BecomingONE's CPython side: the hub (the slow tier of the mesh) and the tools
+around it, imported as ``becomingone`` (its source folder is ``hub/``).
 
-The hub is meant to gather channels from boards, run the kairos kernel where a
-board cannot, and present the results. So far only the command-line interface
-(:mod:`hub.cli`) and the terminal kernel demo (:mod:`hub.kernel_demo`) exist.
+Packages by concern (docs/layout.md has the map and the import rules):
+:mod:`becomingone.core` (the Hub), :mod:`~becomingone.run`,
+:mod:`~becomingone.config`, :mod:`~becomingone.nodes`,
+:mod:`~becomingone.slowtier`, :mod:`~becomingone.store`,
+:mod:`~becomingone.rules`, :mod:`~becomingone.outputs`,
+:mod:`~becomingone.transports`, :mod:`~becomingone.web`; for people with
+boards :mod:`~becomingone.boards`, :mod:`~becomingone.flash`,
+:mod:`~becomingone.console`, :mod:`~becomingone.vboard`; and
+:mod:`~becomingone.demo`.  The command line is :mod:`becomingone.cli`
+(``becomingone`` or ``python -m becomingone``).  The fixed-point kernel it
+runs is the separate package :mod:`kairos`, which boards import too.
 """
+from kairos import __version__
 
-__version__ = "0.1.0"
+__all__ = ["__version__"]

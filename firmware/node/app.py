@@ -13,6 +13,7 @@ import gc
 import sys
 
 from kairos import Channel, Normalizer, wire
+from kairos import __version__ as FW_VERSION
 
 from . import commands
 from .hal import HalError, select
@@ -21,7 +22,6 @@ from .outputs import Outputs
 from .sensors import make as make_sensor
 from .ticks import MASK, ticks_add, ticks_diff
 
-FW_VERSION = "0.1.0"
 WDT_MIN_MS = 1000  # a shorter watchdog timeout is raised to this
 _MICROPYTHON = sys.implementation.name == "micropython"
 _MEAN_S = 6  # the reported mean is an EMA over 2**6 samples
