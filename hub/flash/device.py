@@ -26,7 +26,7 @@ def mpremote_error(port, out):
     text = out.strip()
     low = text.lower()
     if "no module named mpremote" in low:
-        return f"mpremote is not installed for {sys.executable}: bash tools/setup.sh"
+        return f"mpremote is not installed for {sys.executable}: pip install mpremote"
     busy = ("in use by another program", "resource busy", "could not exclusively")
     if any(w in low for w in busy):
         return (f"{port} is busy: another program has it open (a console, Thonny, the hub, "
@@ -58,7 +58,7 @@ def find_port(port):
             boards.append((f[0], " ".join(f[3:])))
     if not boards:
         raise FlashError("no board found: plug one in with a data USB cable, or pass --port "
-                         "(no hardware? `python tools/vboard.py` gives a virtual board)")
+                         "(no hardware? `becomingone vboard` gives a virtual board)")
     if len(boards) == 1:
         say(f"board: {boards[0][0]} {boards[0][1]}")
         return boards[0][0]

@@ -39,7 +39,10 @@ HERE = pathlib.Path(__file__).resolve().parent
 GLUE = HERE / "vboard.mjs"
 NPM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
 NPM_VERSION = "1.27.0"  # as tools/package.json pins it for the tests
-CHECKOUT_NPM = HERE.parent.parent / "tools"  # a source checkout: hub/vboard -> tools/
+# A source checkout (or an editable install of one): hub/vboard -> tools/.  In
+# an installed wheel the folder two up is site-packages, which is no checkout.
+_ROOT = HERE.parent.parent
+CHECKOUT_NPM = _ROOT / "tools" if (_ROOT / "pyproject.toml").is_file() else None
 
 
 class VBoardError(BecomingOneError):
@@ -53,7 +56,7 @@ def _cache_dir() -> pathlib.Path:
 
 def _npm_dirs():
     env = os.environ.get("BECOMINGONE_NPM_DIR")
-    return ([pathlib.Path(env)] if env else []) + [CHECKOUT_NPM, _cache_dir()]
+    return [d for d in (pathlib.Path(env) if env else None, CHECKOUT_NPM, _cache_dir()) if d]
 
 
 def micropython_mjs(fetch=True, say=None):
@@ -100,7 +103,7 @@ class VBoard:
     def start(self, timeout=30.0):
         node = shutil.which("node")
         if node is None:
-            raise VBoardError("needs Node.js: apt install nodejs npm (or bash tools/setup.sh)")
+            raise VBoardError("needs Node.js: apt install nodejs npm (or https://nodejs.org)")
         mjs = micropython_mjs(fetch=self.fetch)
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no CR/LF translation: like a USB CDC port

@@ -1,11 +1,11 @@
 // The virtual board: MicroPython's WebAssembly port (npm package
 // @micropython/micropython-webassembly-pyscript) driven like a USB board.
 //
-//   node tools/vboard/vboard.mjs --fd N [--fs DIR] [--quota BYTES [--quota-hidden]]
+//   node vboard.mjs --fd N [--fs DIR] [--quota BYTES [--quota-hidden]]
 //       [--bitrot SUFFIX] [--fail-writes SUFFIX:N] [--mp-version X.Y.Z] [--heap BYTES]
 //       [--net-map HOST:PORT=HOST:PORT,...] [--hang-writes SUFFIX]
 //
-// fd N is the master side of a pseudo-terminal (tools/vboard.py opens it and
+// fd N is the master side of a pseudo-terminal (becomingone.vboard opens it and
 // hands out the slave path).  Everything here is synchronous: the interpreter
 // runs on this thread and reads the port itself, like firmware does.
 //  - REPL: the port's event-driven REPL (friendly, raw, raw-paste) is fed one
@@ -65,7 +65,7 @@ let resetKind = null; // 'soft' | 'hard' once a reset is asked for
 let armed = false;    // quota and bitrot apply (not while restoring files)
 let dirty = false;
 
-// The board lives as long as tools/vboard.py: if it dies (even by SIGKILL),
+// The board lives as long as becomingone.vboard: if it dies (even by SIGKILL),
 // we are re-parented, and go too.
 const PARENT = process.ppid;
 let parentCheck = 0;
