@@ -92,7 +92,8 @@ class Hub:
         self._q.put((msg, source, t_rx, ack))
 
     def start(self) -> None:
-        from becomingone.outputs import OutputContext, Router
+        from becomingone.outputs import OutputContext
+        from becomingone.rules.router import Router
 
         ctx = OutputContext(mqtt_publish=self._mqtt_publish(), send_command=self.send_command,
                             node_caps=self.nodes.caps, broadcast=self.broadcast,

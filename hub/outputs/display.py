@@ -15,7 +15,6 @@ from typing import Any
 
 from becomingone.outputs import Adapter, OutputError, mapping, param_num, param_str
 from becomingone.outputs.node import check_caps
-from becomingone.rules.parser import Rule
 
 
 def _psi(state: Mapping[str, Any]) -> complex:
@@ -37,14 +36,14 @@ class DisplayAdapter(Adapter):
         p["i"] = param_num(p, "i", 0, 65535, integer=True)
         return p
 
-    def fire(self, rule: Rule, state: Mapping[str, Any], params: dict[str, Any]) -> None:
+    def fire(self, rule_name: str, state: Mapping[str, Any], params: dict[str, Any]) -> None:
         hue, bright, rgb = mapping.display(_psi(state), state.get("G") or 0.0)
         node = params["node"]
         done = []
         errors = []
         if self.ctx.broadcast is not None:
             try:
-                self.ctx.broadcast({"type": "display", "rule": rule.name, "rgb": list(rgb),
+                self.ctx.broadcast({"type": "display", "rule": rule_name, "rgb": list(rgb),
                                     "hue": hue, "brightness": bright})
                 done.append("broadcast")
             except Exception as e:

@@ -12,9 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from becomingone.outputs import Adapter, OutputError, param_bool, param_num, param_str
+from becomingone.outputs import Adapter, OutputError, ParamError, param_bool, param_num, param_str
 from becomingone.outputs.mapping import state_json
-from becomingone.rules.parser import Rule, RuleError
 
 DEFAULT_TOPIC = "becomingone/hub/state"
 
@@ -36,19 +35,19 @@ class MqttAdapter(Adapter):
         p = super().validate(params)
         topic = param_str(p, "topic")
         if "+" in topic or "#" in topic or "\0" in topic:
-            raise RuleError("a publish topic cannot contain '+', '#' or NUL", key="topic")
+            raise ParamError("a publish topic cannot contain '+', '#' or NUL", key="topic")
         if len(topic.encode()) > 65535:
-            raise RuleError("longer than 65535 bytes", key="topic")
+            raise ParamError("longer than 65535 bytes", key="topic")
         p["qos"] = param_num(p, "qos", 0, 2, integer=True)
         retain = param_bool(p, "retain")
         if retain and is_cmd_topic(topic):
-            raise RuleError(f"a command topic ({topic!r}) must never be retained", key="retain")
+            raise ParamError(f"a command topic ({topic!r}) must never be retained", key="retain")
         if retain and not is_state_topic(topic):
-            raise RuleError(f"retain is only allowed on a state topic (…/state), not {topic!r}",
-                            key="retain")
+            raise ParamError(f"retain is only allowed on a state topic (…/state), not {topic!r}",
+                             key="retain")
         return p
 
-    def fire(self, rule: Rule, state: Mapping[str, Any], params: dict[str, Any]) -> None:
+    def fire(self, rule_name: str, state: Mapping[str, Any], params: dict[str, Any]) -> None:
         publish = self.ctx.mqtt_publish
         if publish is None:
             raise OutputError("no MQTT connection")

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from becomingone.outputs import Adapter, OutputError, param_num, param_str
-from becomingone.rules.parser import Rule, RuleError
+from becomingone.outputs import Adapter, OutputError, ParamError, param_num, param_str
 
 ARGS = ("on", "rgb", "i", "freq", "duty")
 
@@ -52,22 +51,22 @@ class NodeAdapter(Adapter):
     def validate(cls, params: dict[str, Any]) -> dict[str, Any]:
         unknown = [k for k in params if k not in cls.PARAMS]
         if unknown:
-            raise RuleError(f"unknown parameter for node (allowed: {', '.join(cls.PARAMS)})",
-                            key=unknown[0])
+            raise ParamError(f"unknown parameter for node (allowed: {', '.join(cls.PARAMS)})",
+                             key=unknown[0])
         out: dict[str, Any] = {"node": param_str(params, "node"),
                                "name": param_str(params, "name")}
         if "on" in params:
             on = params["on"]
             if on not in (0, 1) or isinstance(on, float):
-                raise RuleError(f"must be 0, 1, true or false, got {on!r}", key="on")
+                raise ParamError(f"must be 0, 1, true or false, got {on!r}", key="on")
             out["on"] = int(on)
         if "rgb" in params:
             rgb = params["rgb"]
             if (not isinstance(rgb, list) or len(rgb) != 3
                     or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 255
                            for v in rgb)):
-                raise RuleError(f"must be [r, g, b] with integers 0..255, got {rgb!r}",
-                                key="rgb")
+                raise ParamError(f"must be [r, g, b] with integers 0..255, got {rgb!r}",
+                                 key="rgb")
             out["rgb"] = list(rgb)
         if "i" in params:
             out["i"] = param_num(params, "i", 0, 65535, integer=True)
@@ -76,12 +75,12 @@ class NodeAdapter(Adapter):
         if "duty" in params:
             out["duty"] = param_num(params, "duty", 0, 65535, integer=True)
         if "on" in out and len(out) > 3:
-            raise RuleError("'on' is for an LED; do not mix it with rgb/i/freq/duty", key="on")
+            raise ParamError("'on' is for an LED; do not mix it with rgb/i/freq/duty", key="on")
         if "rgb" in out and ("freq" in out or "duty" in out):
-            raise RuleError("'rgb' is for a NeoPixel; do not mix it with freq/duty", key="rgb")
+            raise ParamError("'rgb' is for a NeoPixel; do not mix it with freq/duty", key="rgb")
         return out
 
-    def fire(self, rule: Rule, state: Mapping[str, Any], params: dict[str, Any]) -> None:
+    def fire(self, rule_name: str, state: Mapping[str, Any], params: dict[str, Any]) -> None:
         send = self.ctx.send_command
         if send is None:
             raise OutputError("no command link to nodes")

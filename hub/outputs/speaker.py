@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from becomingone.outputs import Adapter, mapping, param_bool, param_num
-from becomingone.rules.parser import Rule
 
 RATE = 22050
 FADE_S = 0.005
@@ -81,7 +80,7 @@ class SpeakerAdapter(Adapter):
     def _reap(self) -> None:
         self.players = [p for p in self.players if p.poll() is None]
 
-    def fire(self, rule: Rule, state: Mapping[str, Any], params: dict[str, Any]) -> None:
+    def fire(self, rule_name: str, state: Mapping[str, Any], params: dict[str, Any]) -> None:
         try:
             psi = complex(state.get("psi") or 0)
         except (TypeError, ValueError):
@@ -89,7 +88,7 @@ class SpeakerAdapter(Adapter):
         freq, vol = mapping.speaker(psi, state.get("G") or 0.0)
         d = Path(self.ctx.sound_dir)
         d.mkdir(parents=True, exist_ok=True)
-        path = d / wav_name(rule.name)
+        path = d / wav_name(rule_name)
         write_wav(path, tone(freq, vol, params["seconds"]))
         self.last_file, self.last_tone = path, (freq, vol)
         if params["play"]:

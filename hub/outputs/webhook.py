@@ -23,9 +23,15 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from becomingone.outputs import Adapter, OutputContext, OutputError, param_num, param_str
+from becomingone.outputs import (
+    Adapter,
+    OutputContext,
+    OutputError,
+    ParamError,
+    param_num,
+    param_str,
+)
 from becomingone.outputs.mapping import state_json
-from becomingone.rules.parser import Rule, RuleError
 
 _Item = tuple[bytes, dict[str, Any]]
 
@@ -127,7 +133,7 @@ class WebhookAdapter(Adapter):
         try:
             split_url(param_str(p, "url"))
         except ValueError as e:
-            raise RuleError(str(e), key="url") from None
+            raise ParamError(str(e), key="url") from None
         p["timeout"] = param_num(p, "timeout", 0.01, 60.0)
         p["retries"] = param_num(p, "retries", 0, 10, integer=True)
         p["backoff"] = param_num(p, "backoff", 0.0, 60.0)
@@ -137,7 +143,7 @@ class WebhookAdapter(Adapter):
     def queued(self) -> int:
         return sum(w.pending for w in list(self.workers.values()))
 
-    def fire(self, rule: Rule, state: Mapping[str, Any], params: dict[str, Any]) -> None:
+    def fire(self, rule_name: str, state: Mapping[str, Any], params: dict[str, Any]) -> None:
         if self.stopping.is_set():
             raise OutputError("closed")
         w = self.workers.get(params["url"])
@@ -145,7 +151,7 @@ class WebhookAdapter(Adapter):
             w = self.workers[params["url"]] = _Worker(self, params["url"], params["queue"])
             w.start()
         self._longest = max(self._longest, params["timeout"])
-        body = json.dumps({**state_json(state), "rule": rule.name},
+        body = json.dumps({**state_json(state), "rule": rule_name},
                           separators=(",", ":")).encode()
         with w.lock:  # counted before the worker can see it, so queued() never dips
             w.pending += 1

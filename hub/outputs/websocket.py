@@ -8,7 +8,6 @@ from typing import Any
 
 from becomingone.outputs import Adapter, OutputError, param_str
 from becomingone.outputs.mapping import state_json
-from becomingone.rules.parser import Rule
 
 
 class WebsocketAdapter(Adapter):
@@ -21,11 +20,11 @@ class WebsocketAdapter(Adapter):
         param_str(p, "message", empty=True)
         return p
 
-    def fire(self, rule: Rule, state: Mapping[str, Any], params: dict[str, Any]) -> None:
+    def fire(self, rule_name: str, state: Mapping[str, Any], params: dict[str, Any]) -> None:
         broadcast = self.ctx.broadcast
         if broadcast is None:
             raise OutputError("no WebSocket broadcast")
-        msg: dict[str, Any] = {"type": "rule", "rule": rule.name, **state_json(state)}
+        msg: dict[str, Any] = {"type": "rule", "rule": rule_name, **state_json(state)}
         if params["message"]:
             msg["message"] = params["message"]
         broadcast(msg)

@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
+from becomingone.outputs import ADAPTERS, ParamError, adapter_class
 from becomingone.rules.condition import Condition, EvalError
 
 __all__ = ["Condition", "EvalError", "Rule", "RuleError", "edit_rule", "parse_rules",
@@ -159,8 +160,6 @@ def _parse_one(i: int, raw: Any, line: int | None, names: set[str],
         when = Condition(raw["when"])
     except ValueError as e:
         raise fail("when", str(e)) from None
-    from becomingone.outputs import ADAPTERS, adapter_class  # lazy: hub.outputs imports this module
-
     action = raw["action"]
     if not isinstance(action, str) or action not in ADAPTERS:
         raise fail("action", f"unknown action {action!r} (known: {', '.join(ADAPTERS)})")
@@ -179,7 +178,7 @@ def _parse_one(i: int, raw: Any, line: int | None, names: set[str],
         raise fail("with", "must be a table ([rules.with])")
     try:
         params = adapter_class(action).validate(dict(params))
-    except (RuleError, ValueError, TypeError) as e:
+    except (ParamError, ValueError, TypeError) as e:  # -> a RuleError with this rule's place
         reason = getattr(e, "reason", str(e))
         key = getattr(e, "key", None)
         raise fail(f"with.{key}" if key else "with", reason) from None

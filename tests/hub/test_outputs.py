@@ -1,6 +1,7 @@
-"""hub.outputs and hub.mapping: the §8 mappings, the Router, and the adapters
-that need no network — the speaker's WAV content, display colours, node
-commands, websocket broadcasts.  MQTT and webhooks: tests/test_outputs_net.py."""
+"""becomingone.outputs (adapters, the §8 mappings) and becomingone.rules.router
+(the Router that fires them): the adapters that need no network — the
+speaker's WAV content, display colours, node commands, websocket broadcasts.
+MQTT and webhooks: tests/hub/test_outputs_net.py."""
 import json
 import math
 import os
@@ -13,9 +14,10 @@ import wave
 import numpy as np
 import pytest
 
-from becomingone.outputs import Adapter, OutputContext, Router, make_adapter, mapping
+from becomingone.outputs import Adapter, OutputContext, ParamError, make_adapter, mapping
 from becomingone.outputs.speaker import RATE
 from becomingone.rules.parser import Rule, RuleError, parse_rules
+from becomingone.rules.router import Router
 
 
 def state(t=0.0, G=0.9, psi=complex(0.6, -0.2), **kw):
@@ -124,8 +126,8 @@ class Flaky(Adapter):
         super().__init__(ctx)
         self.calls = []
 
-    def fire(self, rule, state, params):
-        self.calls.append((rule.name, state["t"]))
+    def fire(self, rule_name, state, params):
+        self.calls.append((rule_name, state["t"]))
         if state["G"] > 0.95:
             raise RuntimeError("boom")
         self.count("sent")
@@ -166,7 +168,8 @@ def test_router_needs_an_adapter_for_every_action():
 def test_from_config_builds_only_the_adapters_used_and_imports_lazily():
     code = (
         "import sys\n"
-        "from becomingone.outputs import Router, OutputContext\n"
+        "from becomingone.outputs import OutputContext\n"
+        "from becomingone.rules.router import Router\n"
         "r = Router.from_config('[[rules]]\\nname=\"a\"\\nwhen=\"G>0\"\\naction=\"websocket\"\\n',"
         " OutputContext())\n"
         "print(sorted(r.adapters),"
@@ -313,8 +316,9 @@ def test_speaker_plays_with_aplay_in_the_background(tmp_path, monkeypatch):
 
 
 def test_make_adapter_unknown_action():
-    with pytest.raises(RuleError, match="unknown action"):
+    with pytest.raises(ParamError, match="unknown action") as e:
         make_adapter("email", OutputContext())
+    assert e.value.key == "action"
     assert parse_rules(rule_toml("webhook", 'url = "http://10.0.0.1:8080"'))[0].params == {
         "url": "http://10.0.0.1:8080", "timeout": 2.0, "retries": 3, "backoff": 0.5,
         "queue": 100}

@@ -1,6 +1,6 @@
-"""hub.outputs over the network: the mqtt adapter against a real Mosquitto,
+"""becomingone.outputs over the network: the mqtt adapter against a real Mosquitto,
 webhooks against a real http.server (retries, timeouts, a full queue).
-127.0.0.1 only, every wait bounded.  The rest: tests/test_outputs.py."""
+127.0.0.1 only, every wait bounded.  The rest: tests/hub/test_outputs.py."""
 import http.server
 import json
 import socket
@@ -12,7 +12,8 @@ import pytest
 from support.broker import mosquitto  # noqa: F401 (fixture)
 from test_outputs import rule_toml, state, wait_for
 
-from becomingone.outputs import OutputContext, Router, mapping
+from becomingone.outputs import OutputContext, mapping
+from becomingone.rules.router import Router
 
 # --- mqtt against a real Mosquitto -------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from support.rigs import wait_for
 
 from becomingone import config, run
 from becomingone.logs import Log
-from becomingone.outputs import Router
 from becomingone.rules.parser import Rule, RuleError, edit_rule, parse_rules
+from becomingone.rules.router import Router
 from becomingone.web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +109,7 @@ def test_router_edit_swaps_the_rule_for_the_next_tick():
     class Sink:
         sent = 0
 
-        def fire(self, rule, state, params):
+        def fire(self, rule_name, state, params):
             Sink.sent += 1
 
     router = Router([Rule("a", "G > 0", "websocket", edge=False)], {"websocket": Sink()})

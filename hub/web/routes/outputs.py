@@ -99,7 +99,7 @@ def fire(hub: HubDep, name: str) -> dict:
     adapter = hub.router.adapters[rule.action]
     state = views.settle(hub.state, hub.clock())
     try:
-        adapter.fire(rule, state, rule.params)
+        adapter.fire(rule.name, state, rule.params)
     except Exception as e:  # noqa: BLE001 - the adapter's failure is the answer
         adapter.count("failed", error=f"{rule.name}: {e}")
         hub.event("output", f"rule {rule.name} -> {rule.action} (from the web) failed: {e}")
