@@ -1,3 +1,3 @@
 """BecomingONE node firmware: samples sensors, runs a kairos.Channel per
-channel and reports to the hub (spec section 2).  Runs unmodified on
+channel and reports to the hub (docs/kairos.md §2).  Runs unmodified on
 MicroPython boards and, as a Pi Zero or simulated node, on CPython."""

@@ -19,7 +19,8 @@ class BoardError(ValueError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
-def _kind_of(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """How an error names a value's JSON type: "an integer", "a list", "null", ..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -37,16 +38,16 @@ def _kind_of(value: Any) -> str:
     return type(value).__name__
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     """A short, safe rendering of a scalar; containers only by their type."""
     if isinstance(value, str):
         return repr(value)  # never truncated: a secret in it must stay maskable whole
     if value is None or isinstance(value, bool | int | float):
         return json.dumps(value)
-    return _kind_of(value)
+    return kind_of(value)
 
 
-def _ranges(pins: frozenset[int]) -> str:
+def pin_ranges(pins: frozenset[int]) -> str:
     """{32, 33, 34, 36} -> '32-34, 36'."""
     out: list[str] = []
     nums = sorted(pins)
@@ -60,61 +61,70 @@ def _ranges(pins: frozenset[int]) -> str:
     return ", ".join(out)
 
 
-def _p(prefix: str, key: str) -> str:
+def subpath(prefix: str, key: str) -> str:
+    """The field path of ``key`` inside ``prefix`` ("sensors[1]" + "pin")."""
     return f"{prefix}.{key}" if prefix else key
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (JSON true is not 1 here)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _int(path: str, value: Any, lo: int, hi: int) -> int:
-    if not _is_int(value):
-        raise BoardError(path, f"expected an integer, got {_show(value)}")
+def check_int(path: str, value: Any, lo: int, hi: int) -> int:
+    """``value`` if it is an integer in lo..hi, else BoardError at ``path``."""
+    if not is_int(value):
+        raise BoardError(path, f"expected an integer, got {show(value)}")
     if not lo <= value <= hi:
         raise BoardError(path, f"{value} is out of range {lo}..{hi}")
     return value
 
 
-def _str(path: str, value: Any, secret: bool = False) -> str:
+def check_str(path: str, value: Any, secret: bool = False) -> str:
+    """``value`` if it is a string, else BoardError (a ``secret`` shows only its type)."""
     if not isinstance(value, str):
-        got = _kind_of(value) if secret else _show(value)
+        got = kind_of(value) if secret else show(value)
         raise BoardError(path, f"expected a string, got {got}")
     return value
 
 
-def _bool(path: str, value: Any) -> bool:
+def check_bool(path: str, value: Any) -> bool:
+    """``value`` if it is true or false, else BoardError at ``path``."""
     if not isinstance(value, bool):
-        raise BoardError(path, f"expected true or false, got {_show(value)}")
+        raise BoardError(path, f"expected true or false, got {show(value)}")
     return value
 
 
-def _obj(path: str, value: Any) -> dict[str, Any]:
+def check_obj(path: str, value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else BoardError at ``path``."""
     if not isinstance(value, dict):
-        raise BoardError(path or "(top level)", f"expected an object, got {_kind_of(value)}")
+        raise BoardError(path or "(top level)", f"expected an object, got {kind_of(value)}")
     return value
 
 
-def _list(path: str, value: Any, lo: int, hi: int) -> list[Any]:
+def check_list(path: str, value: Any, lo: int, hi: int) -> list[Any]:
+    """``value`` if it is a list of lo..hi entries, else BoardError at ``path``."""
     if not isinstance(value, list):
-        raise BoardError(path, f"expected a list, got {_kind_of(value)}")
+        raise BoardError(path, f"expected a list, got {kind_of(value)}")
     if not lo <= len(value) <= hi:
         raise BoardError(path, f"must hold {lo}..{hi} entries, got {len(value)}")
     return value
 
 
-def _choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
+def check_choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``choices``, else BoardError."""
     if value not in choices or not isinstance(value, str):
-        raise BoardError(path, f"{_show(value)} is not one of {', '.join(choices)}")
+        raise BoardError(path, f"{show(value)} is not one of {', '.join(choices)}")
     return value
 
 
-def _keys(
+def check_keys(
     path: str, obj: dict[str, Any], allowed: set[str], required: tuple[str, ...] = ()
 ) -> None:
+    """BoardError for a missing ``required`` key or a key not in ``allowed``."""
     for key in required:
         if key not in obj:
-            raise BoardError(_p(path, key), "missing")
+            raise BoardError(subpath(path, key), "missing")
     for key in obj:
         if key not in allowed:
-            raise BoardError(_p(path, str(key)), "unknown key")
+            raise BoardError(subpath(path, str(key)), "unknown key")

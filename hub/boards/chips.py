@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from becomingone.boards.checks import BoardError, _choice, _is_int, _ranges, _show
+from becomingone.boards.checks import BoardError, check_choice, is_int, pin_ranges, show
 
 
 def _pins(*spans: int | tuple[int, int]) -> frozenset[int]:
@@ -125,10 +125,11 @@ BOARD_CHIPS = {
 }
 
 
-def _chip_for(data: dict[str, Any]) -> Chip:
+def chip_for(data: dict[str, Any]) -> Chip:
+    """The Chip of a board: its "chip" key, or the one its shipped board id has."""
     bid = data["board"]
     if "chip" in data:
-        name = _choice("chip", data["chip"], tuple(CHIPS))
+        name = check_choice("chip", data["chip"], tuple(CHIPS))
         if bid in BOARD_CHIPS and BOARD_CHIPS[bid] != name:
             raise BoardError("chip", f"{bid} is a {BOARD_CHIPS[bid]}, not {name}")
         return CHIPS[name]
@@ -138,12 +139,14 @@ def _chip_for(data: dict[str, Any]) -> Chip:
     return CHIPS[BOARD_CHIPS[bid]]
 
 
-def _gpio(path: str, pin: Any, chip: Chip, board: str, output: bool = False) -> int:
-    if not _is_int(pin):
-        raise BoardError(path, f"expected a GPIO number, got {_show(pin)}")
+def check_gpio(path: str, pin: Any, chip: Chip, board: str, output: bool = False) -> int:
+    """``pin`` if it is a usable GPIO of ``chip`` (and not input-only for an
+    ``output``), else BoardError at ``path``."""
+    if not is_int(pin):
+        raise BoardError(path, f"expected a GPIO number, got {show(pin)}")
     if pin not in chip.gpio:
-        raise BoardError(path, f"{pin} is not a usable GPIO on {board} ({_ranges(chip.gpio)})")
+        raise BoardError(path, f"{pin} is not a usable GPIO on {board} ({pin_ranges(chip.gpio)})")
     if output and pin in chip.input_only:
         raise BoardError(path, f"GPIO{pin} is input-only on {board} "
-                         f"({_ranges(chip.input_only)})")
+                         f"({pin_ranges(chip.input_only)})")
     return pin

@@ -10,17 +10,17 @@ from typing import Any
 
 from becomingone.boards.checks import (
     BoardError,
-    _bool,
-    _choice,
-    _int,
-    _keys,
-    _list,
-    _obj,
-    _show,
-    _str,
+    check_bool,
+    check_choice,
+    check_int,
+    check_keys,
+    check_list,
+    check_obj,
+    check_str,
+    show,
 )
-from becomingone.boards.chips import _chip_for
-from becomingone.boards.parts import _output, _Pins, _sensor, _unique
+from becomingone.boards.chips import chip_for
+from becomingone.boards.parts import PinClaims, check_output, check_sensor, check_unique_names
 
 RUNTIMES = ("micropython", "cpython", "any")
 HALS = ("machine", "pi", "sim")
@@ -36,59 +36,59 @@ _BOARD_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 def validate_board(data: dict) -> dict:
     """Check a board definition; return a copy with every default filled in."""
-    b = copy.deepcopy(_obj("", data))
-    _keys("", b, _BOARD_KEYS, _BOARD_REQUIRED)
-    bid = _str("board", b["board"])
+    b = copy.deepcopy(check_obj("", data))
+    check_keys("", b, _BOARD_KEYS, _BOARD_REQUIRED)
+    bid = check_str("board", b["board"])
     if not _BOARD_ID_RE.fullmatch(bid):
-        raise BoardError("board", f"{_show(bid)} must be 1..32 characters [a-z0-9_-]")
-    title = _str("title", b["title"])
+        raise BoardError("board", f"{show(bid)} must be 1..32 characters [a-z0-9_-]")
+    title = check_str("title", b["title"])
     if not title.strip():
         raise BoardError("title", "must not be empty")
     if "notes" in b:
-        _str("notes", b["notes"])
-    chip = _chip_for(b)
+        check_str("notes", b["notes"])
+    chip = chip_for(b)
     b["chip"] = chip.name
-    runtime = _choice("runtime", b["runtime"], RUNTIMES)
+    runtime = check_choice("runtime", b["runtime"], RUNTIMES)
     if runtime != chip.runtime:
         raise BoardError("runtime", f"{bid} runs {chip.runtime!r}, not {runtime!r}")
-    hal = _choice("hal", b["hal"], HALS)
+    hal = check_choice("hal", b["hal"], HALS)
     if hal not in (chip.hal, "sim"):
         raise BoardError("hal", f"{bid} uses the {chip.hal!r} (or 'sim') HAL, not {hal!r}")
-    _int("weight", b["weight"], 1, 255)
-    period = _int("period_ms", b["period_ms"], 1, 60000)
-    _int("report_every", b["report_every"], 1, 65535)
-    wd = _int("watchdog_ms", b["watchdog_ms"], 0, chip.watchdog_max)
+    check_int("weight", b["weight"], 1, 255)
+    period = check_int("period_ms", b["period_ms"], 1, 60000)
+    check_int("report_every", b["report_every"], 1, 65535)
+    wd = check_int("watchdog_ms", b["watchdog_ms"], 0, chip.watchdog_max)
     if wd and (wd < 1000 or wd <= 4 * period):
         raise BoardError("watchdog_ms", f"{wd} is too short: 0 (off) or >= 1000 and "
                          f"> 4 * period_ms = {4 * period}")
-    wifi = _bool("wifi", b["wifi"])
-    ble = _bool("ble", b["ble"])
+    wifi = check_bool("wifi", b["wifi"])
+    ble = check_bool("ble", b["ble"])
     if wifi and not chip.wifi:
         raise BoardError("wifi", f"{bid} has no Wi-Fi")
     if ble and not chip.ble:
         raise BoardError("ble", f"{bid} has no Bluetooth LE")
-    transports = _list("transports", b["transports"], 1, 3)
+    transports = check_list("transports", b["transports"], 1, 3)
     for i, t in enumerate(transports):
-        _choice(f"transports[{i}]", t, TRANSPORTS)
+        check_choice(f"transports[{i}]", t, TRANSPORTS)
         if t in transports[:i]:
             raise BoardError(f"transports[{i}]", f"{t!r} is listed twice")
         if t == "mqtt" and not wifi:
             raise BoardError(f"transports[{i}]", "'mqtt' needs Wi-Fi, but wifi is false")
         if t == "ble" and not ble:
             raise BoardError(f"transports[{i}]", "'ble' needs Bluetooth LE, but ble is false")
-    bits = _int("adc_bits", b["adc_bits"], 0, 16)
+    bits = check_int("adc_bits", b["adc_bits"], 0, 16)
     if hal == "machine" and bits != 16:
         raise BoardError("adc_bits", f"the machine HAL reads ADCs with read_u16: 16, not {bits}")
     if not chip.adc and bits:
         raise BoardError("adc_bits", f"{bid} has no ADC: must be 0, not {bits}")
 
-    pins = _Pins(bid)
-    sensors = _list("sensors", b["sensors"], 1, 8)
-    b["sensors"] = [_sensor(f"sensors[{i}]", s, b, chip, pins) for i, s in enumerate(sensors)]
-    _unique("sensors", b["sensors"])
-    outputs = _list("outputs", b.get("outputs", []), 0, 8)
-    b["outputs"] = [_output(f"outputs[{i}]", o, b, chip, pins) for i, o in enumerate(outputs)]
-    _unique("outputs", b["outputs"])
+    pins = PinClaims(bid)
+    sensors = check_list("sensors", b["sensors"], 1, 8)
+    b["sensors"] = [check_sensor(f"sensors[{i}]", s, b, chip, pins) for i, s in enumerate(sensors)]
+    check_unique_names("sensors", b["sensors"])
+    outputs = check_list("outputs", b.get("outputs", []), 0, 8)
+    b["outputs"] = [check_output(f"outputs[{i}]", o, b, chip, pins) for i, o in enumerate(outputs)]
+    check_unique_names("outputs", b["outputs"])
     return b
 
 
@@ -125,7 +125,7 @@ def _board_path(name_or_path: str | Path) -> Path:
         return Path(name_or_path)
     known = list_boards()
     if text not in known:
-        raise BoardError("board", f"unknown board {_show(text)} (known: {', '.join(known)})")
+        raise BoardError("board", f"unknown board {show(text)} (known: {', '.join(known)})")
     return boards_dir() / f"{text}.json"
 
 

@@ -6,7 +6,15 @@ import copy
 import re
 from typing import Any
 
-from becomingone.boards.checks import BoardError, _bool, _int, _keys, _obj, _show, _str
+from becomingone.boards.checks import (
+    BoardError,
+    check_bool,
+    check_int,
+    check_keys,
+    check_obj,
+    check_str,
+    show,
+)
 from becomingone.boards.definition import load_board, validate_board
 
 # Node configs: keys that may override the board definition, and their own keys.
@@ -44,12 +52,12 @@ def _scrubbed(exc: BoardError, cfg: Any) -> BoardError:
 
 
 def _node_config(cfg: dict, board: dict | None) -> tuple[dict, dict]:
-    c = copy.deepcopy(_obj("", cfg))
-    _keys("", c, _NODE_KEYS, ("node", "board"))
-    node = _str("node", c["node"])
+    c = copy.deepcopy(check_obj("", cfg))
+    check_keys("", c, _NODE_KEYS, ("node", "board"))
+    node = check_str("node", c["node"])
     if not _NODE_RE.fullmatch(node):
-        raise BoardError("node", f"{_show(node)} must be 1..32 characters [A-Za-z0-9_.-]")
-    bid = _str("board", c["board"])
+        raise BoardError("node", f"{show(node)} must be 1..32 characters [A-Za-z0-9_.-]")
+    bid = check_str("board", c["board"])
     if board is None:
         board = load_board(bid)
     elif bid != board["board"]:
@@ -58,54 +66,54 @@ def _node_config(cfg: dict, board: dict | None) -> tuple[dict, dict]:
     c.setdefault("transport", transports[0])
     t = c["transport"]
     if t not in transports or not isinstance(t, str):
-        raise BoardError("transport", f"{_show(t)} is not a transport of {board['board']} "
+        raise BoardError("transport", f"{show(t)} is not a transport of {board['board']} "
                          f"({', '.join(transports)})")
     if "wifi" in c or t == "mqtt":
         if "wifi" not in c:
             raise BoardError("wifi", "missing: the mqtt transport needs {\"ssid\", \"password\"}")
-        wifi = dict(_obj("wifi", c["wifi"]))
-        _keys("wifi", wifi, {"ssid", "password"}, ("ssid", "password"))
-        ssid = _str("wifi.ssid", wifi["ssid"])
+        wifi = dict(check_obj("wifi", c["wifi"]))
+        check_keys("wifi", wifi, {"ssid", "password"}, ("ssid", "password"))
+        ssid = check_str("wifi.ssid", wifi["ssid"])
         if not 1 <= len(ssid) <= 32:
             raise BoardError("wifi.ssid", f"must be 1..32 characters, got {len(ssid)}")
-        _str("wifi.password", wifi["password"], secret=True)
+        check_str("wifi.password", wifi["password"], secret=True)
         c["wifi"] = wifi
     if "mqtt" in c or t == "mqtt":
         if "mqtt" not in c:
             raise BoardError("mqtt", "missing: the mqtt transport needs at least {\"host\"}")
-        mqtt = dict(_obj("mqtt", c["mqtt"]))
-        _keys("mqtt", mqtt, {"host", *_MQTT_DEFAULTS}, ("host",))
+        mqtt = dict(check_obj("mqtt", c["mqtt"]))
+        check_keys("mqtt", mqtt, {"host", *_MQTT_DEFAULTS}, ("host",))
         for key, value in _MQTT_DEFAULTS.items():
             mqtt.setdefault(key, value)
-        host = _str("mqtt.host", mqtt["host"])
+        host = check_str("mqtt.host", mqtt["host"])
         if not host or len(host) > 253 or any(ch.isspace() for ch in host):
-            raise BoardError("mqtt.host", f"{_show(host)} is not a host name")
-        _int("mqtt.port", mqtt["port"], 1, 65535)
+            raise BoardError("mqtt.host", f"{show(host)} is not a host name")
+        check_int("mqtt.port", mqtt["port"], 1, 65535)
         if mqtt["user"] is not None:
-            _str("mqtt.user", mqtt["user"])
+            check_str("mqtt.user", mqtt["user"])
         if mqtt["password"] is not None:
-            _str("mqtt.password", mqtt["password"], secret=True)
-        prefix = _str("mqtt.prefix", mqtt["prefix"])
+            check_str("mqtt.password", mqtt["password"], secret=True)
+        prefix = check_str("mqtt.prefix", mqtt["prefix"])
         if not prefix or any(ch in prefix for ch in "+#") or prefix.strip("/") != prefix:
-            raise BoardError("mqtt.prefix", f"{_show(prefix)} must be a topic without "
+            raise BoardError("mqtt.prefix", f"{show(prefix)} must be a topic without "
                              "wildcards or leading/trailing '/'")
-        _int("mqtt.keepalive", mqtt["keepalive"], 1, 65535)
+        check_int("mqtt.keepalive", mqtt["keepalive"], 1, 65535)
         c["mqtt"] = mqtt
     c.setdefault("seed", 1)
-    _int("seed", c["seed"], 0, (1 << 30) - 1)
+    check_int("seed", c["seed"], 0, (1 << 30) - 1)
     if "serial" in c:
-        _obj("serial", c["serial"])
+        check_obj("serial", c["serial"])
     if "spool" in c:  # the store-and-forward ring (firmware/node/link.py), as the node checks it
-        spool = _obj("spool", c["spool"])
-        _keys("spool", spool, {"slots", "size"})
+        spool = check_obj("spool", c["spool"])
+        check_keys("spool", spool, {"slots", "size"})
         if "slots" in spool:
-            _int("spool.slots", spool["slots"], 2, 1024)
+            check_int("spool.slots", spool["slots"], 2, 1024)
         if "size" in spool:
-            _int("spool.size", spool["size"], 0, 4096)
+            check_int("spool.size", spool["size"], 0, 4096)
     if "realtime" in c:
-        _bool("realtime", c["realtime"])
+        check_bool("realtime", c["realtime"])
     if "clock_start" in c:
-        _int("clock_start", c["clock_start"], 0, (1 << 30) - 1)
+        check_int("clock_start", c["clock_start"], 0, (1 << 30) - 1)
     return c, board
 
 

@@ -11,18 +11,18 @@ from typing import Any
 
 from becomingone.boards.checks import (
     BoardError,
-    _choice,
-    _int,
-    _is_int,
-    _keys,
-    _kind_of,
-    _obj,
-    _p,
-    _ranges,
-    _show,
-    _str,
+    check_choice,
+    check_int,
+    check_keys,
+    check_obj,
+    check_str,
+    is_int,
+    kind_of,
+    pin_ranges,
+    show,
+    subpath,
 )
-from becomingone.boards.chips import Chip, _gpio
+from becomingone.boards.chips import Chip, check_gpio
 
 SENSOR_KINDS = ("adc", "mcu_temp", "bme280", "mic", "digital", "sim")
 OUTPUT_KINDS = ("led", "neopixel", "buzzer", "motor")
@@ -66,38 +66,39 @@ _NAME_RE = re.compile(r"[a-z0-9_-]{1,16}")
 def _check_channel(path: str, s: dict[str, Any]) -> None:
     """Normalizer and Channel arguments, with exactly the kernel's ranges."""
     off = s["offset"]
-    if not _is_int(off) or not -(1 << 29) < off < (1 << 29):
-        raise BoardError(_p(path, "offset"), f"must be an integer with |offset| < 2**29, "
-                         f"got {_show(off)}")
+    if not is_int(off) or not -(1 << 29) < off < (1 << 29):
+        raise BoardError(subpath(path, "offset"), f"must be an integer with |offset| < 2**29, "
+                         f"got {show(off)}")
     mul = s["mul"]
-    if not _is_int(mul) or mul == 0 or not -32768 < mul < 32768:
-        raise BoardError(_p(path, "mul"), f"must be a non-zero integer with |mul| < 32768, "
-                         f"got {_show(mul)}")
-    _int(_p(path, "shift"), s["shift"], 0, 14)
+    if not is_int(mul) or mul == 0 or not -32768 < mul < 32768:
+        raise BoardError(subpath(path, "mul"), f"must be a non-zero integer with |mul| < 32768, "
+                         f"got {show(mul)}")
+    check_int(subpath(path, "shift"), s["shift"], 0, 14)
     lags = s["lags"]
     if not isinstance(lags, list):
-        raise BoardError(_p(path, "lags"), f"expected a list, got {_kind_of(lags)}")
+        raise BoardError(subpath(path, "lags"), f"expected a list, got {kind_of(lags)}")
     if not 1 <= len(lags) <= 8:
-        raise BoardError(_p(path, "lags"), f"must hold 1..8 lags, got {len(lags)}")
+        raise BoardError(subpath(path, "lags"), f"must hold 1..8 lags, got {len(lags)}")
     prev = 0
     for i, lag in enumerate(lags):
-        if not _is_int(lag):
-            raise BoardError(f"{_p(path, 'lags')}[{i}]", f"expected an integer, got {_show(lag)}")
+        if not is_int(lag):
+            raise BoardError(f"{subpath(path, 'lags')}[{i}]",
+                             f"expected an integer, got {show(lag)}")
         if lag <= prev:
-            raise BoardError(_p(path, "lags"),
+            raise BoardError(subpath(path, "lags"),
                              f"must be strictly increasing integers >= 1, got {lags}")
         prev = lag
     if prev > 1024:
-        raise BoardError(_p(path, "lags"), f"must not exceed 1024 samples, got {prev}")
-    _int(_p(path, "s"), s["s"], 4, 12)
-    _int(_p(path, "s0"), s["s0"], 0, 6)
-    _int(_p(path, "omega"), s["omega"], 0, 65535)
-    ic = _int(_p(path, "ic"), s["ic"], 1, 32767)
-    _int(_p(path, "hysteresis"), s["hysteresis"], 0, ic - 1)
-    _int(_p(path, "dwell"), s["dwell"], 1, 1 << 20)
+        raise BoardError(subpath(path, "lags"), f"must not exceed 1024 samples, got {prev}")
+    check_int(subpath(path, "s"), s["s"], 4, 12)
+    check_int(subpath(path, "s0"), s["s0"], 0, 6)
+    check_int(subpath(path, "omega"), s["omega"], 0, 65535)
+    ic = check_int(subpath(path, "ic"), s["ic"], 1, 32767)
+    check_int(subpath(path, "hysteresis"), s["hysteresis"], 0, ic - 1)
+    check_int(subpath(path, "dwell"), s["dwell"], 1, 1 << 20)
 
 
-class _Pins:
+class PinClaims:
     """Which pin each sensor/output uses, so no two claim the same one."""
 
     def __init__(self, board: str) -> None:
@@ -124,13 +125,14 @@ class _Pins:
 
 
 def _name(path: str, obj: dict[str, Any]) -> str:
-    name = _str(_p(path, "name"), obj["name"])
+    name = check_str(subpath(path, "name"), obj["name"])
     if not _NAME_RE.fullmatch(name):
-        raise BoardError(_p(path, "name"), f"{_show(name)} must be 1..16 characters [a-z0-9_-]")
+        raise BoardError(subpath(path, "name"), f"{show(name)} must be 1..16 characters [a-z0-9_-]")
     return name
 
 
-def _unique(path: str, items: list[dict[str, Any]]) -> None:
+def check_unique_names(path: str, items: list[dict[str, Any]]) -> None:
+    """BoardError if two entries of ``path`` (sensors, outputs) share a name."""
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         if item["name"] in seen:
@@ -139,12 +141,14 @@ def _unique(path: str, items: list[dict[str, Any]]) -> None:
         seen[item["name"]] = i
 
 
-def _sensor(path: str, raw: Any, board: dict[str, Any], chip: Chip, pins: _Pins) -> dict:
-    s = dict(_obj(path, raw))
-    _keys(path, s, set().union(*_KIND_KEYS.values()), ("name", "kind"))
+def check_sensor(path: str, raw: Any, board: dict[str, Any], chip: Chip, pins: PinClaims) -> dict:
+    """One ``sensors[i]`` entry checked against the board and its chip, with
+    the kind's and the kernel's defaults filled in; claims its pins."""
+    s = dict(check_obj(path, raw))
+    check_keys(path, s, set().union(*_KIND_KEYS.values()), ("name", "kind"))
     _name(path, s)
-    kind = _choice(_p(path, "kind"), s["kind"], SENSOR_KINDS)
-    _keys(path, s, _KIND_KEYS[kind])
+    kind = check_choice(subpath(path, "kind"), s["kind"], SENSOR_KINDS)
+    check_keys(path, s, _KIND_KEYS[kind])
     for key, value in {**CHANNEL_DEFAULTS, **_KIND_DEFAULTS[kind]}.items():
         s.setdefault(key, copy.copy(value))
     _check_channel(path, s)
@@ -153,65 +157,65 @@ def _sensor(path: str, raw: Any, board: dict[str, Any], chip: Chip, pins: _Pins)
 
     for key in ("pin", "i2c"):  # required by the kinds that have them
         if key in _KIND_KEYS[kind] and key not in s:
-            raise BoardError(_p(path, key), "missing")
+            raise BoardError(subpath(path, key), "missing")
     if kind in ("adc", "mic"):
         adc = chip.adc if wifi_on else chip.adc | chip.adc_no_wifi
         if not adc:
-            raise BoardError(_p(path, "kind"), f"{kind!r} needs an ADC; {bid} has none")
+            raise BoardError(subpath(path, "kind"), f"{kind!r} needs an ADC; {bid} has none")
         pin = s["pin"]
-        if not _is_int(pin):
-            raise BoardError(_p(path, "pin"), f"expected an ADC pin number, got {_show(pin)}")
+        if not is_int(pin):
+            raise BoardError(subpath(path, "pin"), f"expected an ADC pin number, got {show(pin)}")
         if pin not in adc:
             extra = (" while Wi-Fi (mqtt) is used" if wifi_on and pin in chip.adc_no_wifi
                      else "")
-            raise BoardError(_p(path, "pin"), f"{pin} is not an ADC pin on {bid}{extra} "
-                             f"({_ranges(adc)})")
-        pins.claim(_p(path, "pin"), pin)
+            raise BoardError(subpath(path, "pin"), f"{pin} is not an ADC pin on {bid}{extra} "
+                             f"({pin_ranges(adc)})")
+        pins.claim(subpath(path, "pin"), pin)
         if board["adc_bits"] and not 0 <= s["offset"] < 1 << board["adc_bits"]:
-            raise BoardError(_p(path, "offset"), f"{_show(s['offset'])} is outside the "
+            raise BoardError(subpath(path, "offset"), f"{show(s['offset'])} is outside the "
                              f"{board['adc_bits']}-bit ADC range 0..{(1 << board['adc_bits']) - 1}")
         if kind == "mic":
-            _int(_p(path, "window"), s["window"], 1, 256)
+            check_int(subpath(path, "window"), s["window"], 1, 256)
     elif kind == "digital":
-        pin = _gpio(_p(path, "pin"), s["pin"], chip, bid)
-        pins.claim(_p(path, "pin"), pin)
+        pin = check_gpio(subpath(path, "pin"), s["pin"], chip, bid)
+        pins.claim(subpath(path, "pin"), pin)
         pull = s["pull"]
         if pull is not None:
-            _choice(_p(path, "pull"), pull, ("up", "down"))
+            check_choice(subpath(path, "pull"), pull, ("up", "down"))
             if not chip.pull and board["hal"] != "sim":
-                raise BoardError(_p(path, "pull"), f"{bid} GPIO (sysfs) cannot set a pull; "
+                raise BoardError(subpath(path, "pull"), f"{bid} GPIO (sysfs) cannot set a pull; "
                                  "use null and an external resistor")
             if pin in chip.no_pull:
-                raise BoardError(_p(path, "pull"), f"GPIO{pin} has no internal pull resistor "
-                                 f"on {bid} ({_ranges(chip.no_pull)}); use null")
+                raise BoardError(subpath(path, "pull"), f"GPIO{pin} has no internal pull resistor "
+                                 f"on {bid} ({pin_ranges(chip.no_pull)}); use null")
     elif kind == "mcu_temp":
         if not chip.mcu_temp:
-            raise BoardError(_p(path, "kind"),
+            raise BoardError(subpath(path, "kind"),
                              f"'mcu_temp': {bid} has no usable internal temperature sensor")
     elif kind == "bme280":
-        _bme280(_p(path, "i2c"), s, chip, bid, pins)
-        _choice(_p(path, "field"), s["field"], BME280_FIELDS)
+        _bme280(subpath(path, "i2c"), s, chip, bid, pins)
+        check_choice(subpath(path, "field"), s["field"], BME280_FIELDS)
     else:  # sim
-        _int(_p(path, "period"), s["period"], 2, 65535)
-        _int(_p(path, "amp"), s["amp"], 0, 16384)
-        _int(_p(path, "noise"), s["noise"], 0, 16384)
-        _int(_p(path, "dc"), s["dc"], -(1 << 20), 1 << 20)  # the signal's DC level
-        every = _int(_p(path, "burst_every"), s["burst_every"], 0, 65535)
-        _int(_p(path, "burst_len"), s["burst_len"], 0, every)
-        _int(_p(path, "seed"), s["seed"], 0, (1 << 30) - 1)
+        check_int(subpath(path, "period"), s["period"], 2, 65535)
+        check_int(subpath(path, "amp"), s["amp"], 0, 16384)
+        check_int(subpath(path, "noise"), s["noise"], 0, 16384)
+        check_int(subpath(path, "dc"), s["dc"], -(1 << 20), 1 << 20)  # the signal's DC level
+        every = check_int(subpath(path, "burst_every"), s["burst_every"], 0, 65535)
+        check_int(subpath(path, "burst_len"), s["burst_len"], 0, every)
+        check_int(subpath(path, "seed"), s["seed"], 0, (1 << 30) - 1)
     return s
 
 
-def _bme280(path: str, s: dict[str, Any], chip: Chip, bid: str, pins: _Pins) -> None:
-    i2c = dict(_obj(path, s["i2c"]))
-    _keys(path, i2c, {"bus", "sda", "scl", "addr"})
+def _bme280(path: str, s: dict[str, Any], chip: Chip, bid: str, pins: PinClaims) -> None:
+    i2c = dict(check_obj(path, s["i2c"]))
+    check_keys(path, i2c, {"bus", "sda", "scl", "addr"})
     if not chip.i2c:
         raise BoardError(path, f"{bid} has no I2C bus")
     buses = tuple(sorted(chip.i2c))
     i2c.setdefault("bus", buses[0])
-    bus = _int(_p(path, "bus"), i2c["bus"], 0, 255)
+    bus = check_int(subpath(path, "bus"), i2c["bus"], 0, 255)
     if bus not in chip.i2c:
-        raise BoardError(_p(path, "bus"), f"{bus} is not an I2C bus on {bid} "
+        raise BoardError(subpath(path, "bus"), f"{bus} is not an I2C bus on {bid} "
                          f"({', '.join(map(str, buses))})")
     fixed = chip.i2c[bus]
     if fixed is not None and len(fixed[0]) == 1 and len(fixed[1]) == 1:
@@ -225,26 +229,28 @@ def _bme280(path: str, s: dict[str, Any], chip: Chip, bid: str, pins: _Pins) -> 
         pin = i2c[line]
         if pin is None:
             continue
-        _gpio(_p(path, line), pin, chip, bid, output=True)
+        check_gpio(subpath(path, line), pin, chip, bid, output=True)
         if fixed is not None and pin not in fixed[idx]:
-            raise BoardError(_p(path, line), f"{pin} is not an {line.upper()} pin of I2C bus "
-                             f"{bus} on {bid} ({_ranges(fixed[idx])})")
+            raise BoardError(subpath(path, line), f"{pin} is not an {line.upper()} pin of I2C bus "
+                             f"{bus} on {bid} ({pin_ranges(fixed[idx])})")
     if i2c["sda"] is not None and i2c["sda"] == i2c["scl"]:
-        raise BoardError(_p(path, "scl"), "must differ from sda")
+        raise BoardError(subpath(path, "scl"), "must differ from sda")
     addr = i2c.setdefault("addr", 0x76)
-    if not _is_int(addr) or addr not in BME280_ADDRS:
-        raise BoardError(_p(path, "addr"), f"{_show(addr)} is not a BME280 address "
+    if not is_int(addr) or addr not in BME280_ADDRS:
+        raise BoardError(subpath(path, "addr"), f"{show(addr)} is not a BME280 address "
                          "(118 = 0x76 or 119 = 0x77)")
     pins.bus(path, bus, i2c["sda"], i2c["scl"])
     s["i2c"] = i2c
 
 
-def _output(path: str, raw: Any, board: dict[str, Any], chip: Chip, pins: _Pins) -> dict:
-    o = dict(_obj(path, raw))
-    _keys(path, o, set().union(*_OUTPUT_KEYS.values()), ("name", "kind", "pin"))
+def check_output(path: str, raw: Any, board: dict[str, Any], chip: Chip, pins: PinClaims) -> dict:
+    """One ``outputs[i]`` entry checked against the board and its chip, with
+    defaults filled in; claims its pin."""
+    o = dict(check_obj(path, raw))
+    check_keys(path, o, set().union(*_OUTPUT_KEYS.values()), ("name", "kind", "pin"))
     _name(path, o)
-    kind = _choice(_p(path, "kind"), o["kind"], OUTPUT_KINDS)
-    _keys(path, o, _OUTPUT_KEYS[kind])
+    kind = check_choice(subpath(path, "kind"), o["kind"], OUTPUT_KINDS)
+    check_keys(path, o, _OUTPUT_KEYS[kind])
     for key, value in _OUTPUT_DEFAULTS.get(kind, {}).items():
         o.setdefault(key, value)
     bid = board["board"]
@@ -252,20 +258,20 @@ def _output(path: str, raw: Any, board: dict[str, Any], chip: Chip, pins: _Pins)
     if isinstance(pin, str):
         if kind != "led" or pin not in chip.named_pins:
             names = ", ".join(sorted(chip.named_pins)) or "none"
-            raise BoardError(_p(path, "pin"), f"{_show(pin)} is not a named {kind} pin on "
+            raise BoardError(subpath(path, "pin"), f"{show(pin)} is not a named {kind} pin on "
                              f"{bid} (named pins: {names})")
     else:
-        _gpio(_p(path, "pin"), pin, chip, bid, output=True)
+        check_gpio(subpath(path, "pin"), pin, chip, bid, output=True)
     if kind == "neopixel":
         if not chip.neopixel:
-            raise BoardError(_p(path, "kind"), f"'neopixel': {bid} has no NeoPixel driver")
-        _int(_p(path, "count"), o["count"], 1, 1024)
+            raise BoardError(subpath(path, "kind"), f"'neopixel': {bid} has no NeoPixel driver")
+        check_int(subpath(path, "count"), o["count"], 1, 1024)
     if kind in ("buzzer", "motor") and chip.pwm is not None and pin not in chip.pwm:
-        raise BoardError(_p(path, "pin"), f"{pin} has no hardware PWM on {bid} "
-                         f"({_ranges(chip.pwm)})")
+        raise BoardError(subpath(path, "pin"), f"{pin} has no hardware PWM on {bid} "
+                         f"({pin_ranges(chip.pwm)})")
     if kind == "motor":
-        _int(_p(path, "freq"), o["freq"], 1, 40000)
-    pins.claim(_p(path, "pin"), pin)
+        check_int(subpath(path, "freq"), o["freq"], 1, 40000)
+    pins.claim(subpath(path, "pin"), pin)
     return o
 
 

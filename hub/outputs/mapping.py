@@ -1,4 +1,4 @@
-"""Output mappings of KAIROS §8 (pure functions, no I/O).
+"""Output mappings of docs/kairos.md §8 (pure functions, no I/O).
 
 With x = (1 + Re Ψ)/2 in [0, 1]: speaker frequency = 440 + 440·x Hz and
 volume = G; display hue = 360·x and brightness = G; motor velocity = 2x − 1
@@ -70,7 +70,7 @@ def _num(v: Any) -> float | None:
 
 
 def state_json(state: Mapping[str, Any]) -> dict[str, Any]:
-    """The §8 body for API/MQTT/webhook from a hub STATE dict.
+    """The body (docs/kairos.md §8) for API/MQTT/webhook from a hub STATE dict.
 
     ``{"coherence": G, "phase": {"real", "imag"}, "R", "emerged", "since",
     "participants", "t"}``; numbers that are missing or not finite are null,

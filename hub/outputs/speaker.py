@@ -1,4 +1,4 @@
-"""speaker: a tone for the mesh state (§8): frequency = 440 + 440·x Hz,
+"""speaker: a tone for the mesh state (docs/kairos.md §8): frequency = 440 + 440·x Hz,
 volume = G, x = (1 + Re Ψ)/2.
 
 Each firing writes a WAV (16-bit mono, 22050 Hz, ``seconds`` long, default

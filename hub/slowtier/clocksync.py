@@ -1,4 +1,4 @@
-"""Clock sync between the hub and one node (KAIROS spec section 3).
+"""Clock sync between the hub and one node (docs/kairos.md §3).
 
 The hub pings with its time ``t0`` (seconds, ``time.time()``); the node
 answers with its ticks ``t1`` (ping received) and ``t2`` (pong sent), in ms

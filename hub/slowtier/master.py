@@ -1,4 +1,4 @@
-"""The Master tier: slow averages of one node channel (KAIROS spec section 4).
+"""The Master tier: slow averages of one node channel (docs/kairos.md §4).
 
 Each report gives the channel's coherence c in [0, 1] and its lagged
 correlation T.  The Emissary phasor z = c * T / |T| keeps T's phase and

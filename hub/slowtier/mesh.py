@@ -1,4 +1,4 @@
-"""Mesh sync and emergence (KAIROS spec section 5).
+"""Mesh sync and emergence (docs/kairos.md §5).
 
 From each live node's weight w, phasor z (its primary channel's T_sync,
 |z| <= 1) and coherence c:

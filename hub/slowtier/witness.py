@@ -1,4 +1,4 @@
-"""Witnessing: the hub's self-model of its global state (KAIROS spec section 6).
+"""Witnessing: the hub's self-model of its global state (docs/kairos.md §6).
 
 The hub keeps W, a model of its own (G, R, Psi), and each tick moves it a
 fraction beta toward what it observes:

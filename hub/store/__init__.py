@@ -1,7 +1,7 @@
 """The hub's persistent store: reports, events, state, BLEND memories, event log.
 
 One SQLite file (stdlib ``sqlite3``) holds everything the hub must keep across
-a restart (KAIROS spec §2 and §7).  ``StoreError`` is the root of this layer's
+a restart (docs/kairos.md §2 and §7).  ``StoreError`` is the root of this layer's
 exceptions; sqlite3 errors come out wrapped in it.
 
 Durability.  The database runs in WAL mode with ``synchronous=NORMAL``.  A

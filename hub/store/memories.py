@@ -1,4 +1,4 @@
-"""BLEND memories (KAIROS spec §7) in the hub's store.
+"""BLEND memories (docs/kairos.md §7) in the hub's store.
 
 ``MemoriesMixin`` is part of :class:`hub.memory.Store` (which supplies the
 connection and the transactions); use it through ``Store``.

@@ -1,4 +1,4 @@
-"""KAIROS: the fixed-point fast tier (spec section 1), for MicroPython and CPython.
+"""KAIROS: the fixed-point fast tier (docs/kairos.md §1), for MicroPython and CPython.
 
     from kairos import Channel, Normalizer
 

@@ -1,4 +1,4 @@
-"""The per-sample loop of kairos.Channel (spec section 1, steps 1-9).
+"""The per-sample loop of kairos.Channel (docs/kairos.md §1.1, steps 1-9).
 
 loop(ch) is a generator and Channel.step is its send(): the state lives in
 the generator's locals (the fastest variables MicroPython has; resuming a

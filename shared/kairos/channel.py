@@ -1,4 +1,4 @@
-"""The Emissary tier of KAIROS for one sensor channel (spec section 1).
+"""The Emissary tier of KAIROS for one sensor channel (docs/kairos.md §1).
 
 Per sample: clamp to Q14, pre-smooth, differentiate, keep a ring of the
 derivative d, and per lag L_k integrate the lagged product d[n]*d[n-L_k]

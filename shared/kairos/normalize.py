@@ -1,4 +1,4 @@
-"""Raw sensor integers to Q14 (spec section 1, step 1)."""
+"""Raw sensor integers to Q14 (docs/kairos.md §1, step 1)."""
 
 try:
     from micropython import const

@@ -1,4 +1,4 @@
-"""Every property spec section 1 lists, on CPython (tests/kairos/test_micropython.py
+"""Every property docs/kairos.md §1.3 lists, on CPython (tests/kairos/test_micropython.py
 runs the same vectors on MicroPython and checks the outputs are identical)."""
 import math
 

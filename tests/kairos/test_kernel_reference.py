@@ -1,4 +1,4 @@
-"""The integer kernel against the float64 reference (spec section 1 tolerance)."""
+"""The integer kernel against the float64 reference (docs/kairos.md §1.2 tolerance)."""
 
 import pytest
 from support.reference import SWEEP, check, per_lag_c, reference  # noqa: F401

@@ -58,7 +58,7 @@ def assert_clock_close(store, node):
     under CPython counts ticks as time.monotonic() in ms (mod 2**30), the
     hub's time is time.time(), and both are this machine's clocks.  The
     midpoint estimator is off by at most half the round trip of its best
-    sample (spec section 3); 20 ms more for drift fitted over a short run."""
+    sample (docs/kairos.md §3); 20 ms more for drift fitted over a short run."""
     d = store.load_state(f"clock/{node}")
     assert d is not None, node
     d.pop("boot", None)

@@ -103,7 +103,7 @@ def test_the_page_is_live_and_shows_emergence(demo, browser, tmp_path):
     assert page.inner_text("#one") == "THE ONE"
     assert page.inner_text("#one-since").startswith("since ")
     assert int(page.inner_text("#participants-n")) > 0
-    # The display rule's colour (spec §8) shows as a swatch on the page.
+    # The display rule's colour (docs/kairos.md §8) shows as a swatch on the page.
     page.wait_for_selector("#display:not([hidden])", timeout=10000)
     bg = page.eval_on_selector("#display-swatch", "e => getComputedStyle(e).backgroundColor")
     rgb = [int(v) for v in re.findall(r"\d+", bg)][:3]

@@ -247,7 +247,7 @@
   };
 
   // -- the live feed ----------------------------------------------------------------------
-  // A display rule fired (spec §8 colour of the mesh): show it as a swatch.
+  // A display rule fired (the colour of docs/kairos.md §8): show it as a swatch.
   function showDisplay(m) {
     const [r, g, b] = m.rgb;
     $("display").hidden = false;
