@@ -1,4 +1,4 @@
-"""display: the colour of docs/kairos.md §8 (hue = 360·x, brightness = G) on a NeoPixel and/or
+"""display: the docs/kairos.md §8 colour (hue = 360·x, brightness = G) on a NeoPixel and/or
 the web page(s).
 
 Parameters: ``node`` (optional: a node whose NeoPixel shows the colour),

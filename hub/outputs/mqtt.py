@@ -1,4 +1,4 @@
-"""mqtt: publish the state JSON (docs/kairos.md §8) to a topic through the hub's MQTT connection.
+"""mqtt: publish the docs/kairos.md §8 state JSON to a topic through the hub's MQTT connection.
 
 Parameters: ``topic`` (default "becomingone/hub/state"), ``qos`` (0, 1, 2;
 default 0), ``retain`` (default false).  Retain is allowed only on a state

@@ -1,4 +1,4 @@
-"""webhook: POST the state JSON of docs/kairos.md §8 plus ``"rule"`` to an http:// URL.
+"""webhook: POST the docs/kairos.md §8 state JSON plus ``"rule"`` to an http:// URL.
 
 Parameters: ``url`` (required, http:// only), ``timeout`` (seconds per
 attempt, default 2), ``retries`` (extra attempts, default 3), ``backoff``

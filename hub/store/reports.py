@@ -118,7 +118,7 @@ class ReportsMixin:
                 (t, boot, seq, nid, boot, seq, boot, t),
             )
 
-    # -- reports and events (docs/kairos.md §2) -------------------------------------------
+    # -- reports and events (docs/kairos.md §2) ------------------------------
     @staticmethod
     def check_report(report: Any) -> None:
         """Raises StoreError saying what is wrong with one report dict (with t_hub)."""

@@ -76,7 +76,7 @@ class Recorder:
         return OutputContext(**base)
 
 
-# --- docs/kairos.md §8 mappings ------------------------------------------------------------------------
+# --- docs/kairos.md §8 mappings --------------------------------------------------------
 
 def test_mapping_values_by_hand():
     assert mapping.x_of(complex(0.6, 0.3)) == pytest.approx(0.8)
