@@ -21,11 +21,11 @@ Optional keys beyond the firmware's schema: ``chip`` (which pin table the
 board uses; implied by the shipped board ids) and ``notes`` (free text, as
 JSON has no comments).
 
-The code is split by concern: ``hub.board_checks`` (BoardError, field
-checkers), ``hub.board_chips`` (per-chip pin tables), ``hub.board_parts``
-(sensors, outputs, Channel settings), ``hub.board_def`` (whole boards,
-boards/ files) and ``hub.board_node`` (node configs, merge); this module
-re-exports their public API.
+The code is split by concern, each module importing only public names of
+the ones before it: ``checks`` (BoardError, the field checkers), ``chips``
+(per-chip pin tables), ``parts`` (sensors, outputs, Channel settings),
+``definition`` (whole boards, the boards/ files) and ``node`` (node configs,
+merge); this package re-exports their public API.
 """
 
 from __future__ import annotations

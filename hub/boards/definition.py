@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,10 @@ def validate_board(data: dict) -> dict:
 
 def boards_dir() -> Path:
     """The board definitions: the repository's boards/ folder (in the wheel too)."""
-    from becomingone.boards import defs  # the repo's boards/ folder, shipped in the wheel
-
-    return Path(defs.__file__).resolve().parent
+    # Located as package data (becomingone.boards.defs holds only JSON), not imported
+    # as a module: `from becomingone.boards import defs` read as an import of this
+    # package's own __init__, a circle import-linter sees.
+    return Path(str(resources.files("becomingone.boards.defs"))).resolve()
 
 
 def list_boards() -> list[str]:
