@@ -1,7 +1,7 @@
 """The hub's configuration: a TOML file where every setting has a default,
 so no file is needed at all.  A wrong key or type is a HubConfigError that
 names the file, the section and the key; the rules' own errors (with line
-numbers) come from hub.rules.  docs/hub.md shows a full commented example.
+numbers) come from becomingone.rules.  docs/hub.md shows a full commented example.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ SECRETS = ("password", "token")
 @dataclass
 class HubConfig:
     sections: dict[str, dict[str, Any]]
-    rules_text: str = ""  # the TOML text, for hub.rules (it reports line numbers)
+    rules_text: str = ""  # the TOML text, for becomingone.rules (it reports line numbers)
     inputs: list[dict[str, Any]] = field(default_factory=list)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: str = "(defaults)"

@@ -4,7 +4,7 @@ settings (node.json, written by the flash tool) merged over it.
 A missing or bad file never stops the node: we print one line saying what
 was wrong and carry on with safe defaults (the sim board's behaviour on the
 serial console), so a board can't crash-loop out of reach of mpremote.
-The full validator lives on the hub side (hub/boards.py); this is the small
+The full validator lives on the hub side (becomingone.boards, hub/boards/); this is the small
 check a board can afford.
 """
 import json

@@ -1,4 +1,4 @@
-"""Board definitions: BoardError and the small field checkers (part of hub.boards).
+"""Board definitions: BoardError and the small field checkers (part of becomingone.boards).
 
 Every checker takes the field path first, so each error names its field,
 e.g. ``sensors[1].shift: 15 is out of range 0..14``.

@@ -1,4 +1,4 @@
-"""Board definitions: the per-chip pin tables (part of hub.boards).
+"""Board definitions: the per-chip pin tables (part of becomingone.boards).
 
 The real pin facts of each chip a board can use, which chip each shipped
 board id has, and the GPIO check built on them.

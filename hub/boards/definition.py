@@ -1,4 +1,4 @@
-"""Board definitions: the whole-board check and the boards/ files (part of hub.boards)."""
+"""Board definitions: the whole-board check and the boards/ files (part of becomingone.boards)."""
 
 from __future__ import annotations
 

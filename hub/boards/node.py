@@ -1,4 +1,4 @@
-"""Node configs: check one against its board, and merge the two (part of hub.boards)."""
+"""Node configs: check one against its board, and merge the two (part of becomingone.boards)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Board definitions: sensor, output and kairos.Channel checks (part of hub.boards).
+"""Board definitions: sensor, output and kairos.Channel checks (part of becomingone.boards).
 
-See hub.boards for the raw units each sensor kind hands to the Normalizer.
+See becomingone.boards for the raw units each sensor kind hands to the Normalizer.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ coherence of each of its lags).  ``Spectra`` keeps, per (node, channel), the
 last ``span`` seconds averaged into ``bucket``-second columns, in
 preallocated arrays: with the defaults (10 minutes of 5-second columns) a
 4-lag channel costs about 2.7 kB however often it reports (measured by
-tests/test_spectrum.py), so 1,000 nodes
+tests/hub/test_spectrum.py), so 1,000 nodes
 stay at a few MB.  The core thread adds, the web thread reads (a lock).
 A channel whose lags change (a new hello, or a spectrum of another length)
 starts a new history.

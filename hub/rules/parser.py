@@ -1,5 +1,5 @@
 """Output rules from the hub's TOML config: parsing and the for/edge/min_interval
-timing (docs/rules.md).  The ``when`` expressions are :mod:`hub.condition`.
+timing (docs/rules.md).  The ``when`` expressions are :mod:`becomingone.rules.condition`.
 """
 
 from __future__ import annotations

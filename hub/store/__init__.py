@@ -16,12 +16,12 @@ Pass ``synchronous="FULL"`` to fsync on every commit (slower, power-safe).
 ``Store`` is this module's connection, transactions, key/value state and log;
 its other methods live beside it, by concern:
 
-* :mod:`hub.store_reports`: reports, events, ``history`` and the downsampling
+* :mod:`becomingone.store.reports`: reports, events, ``history`` and the downsampling
   tiers (``compact``), with the units and time ranges they use;
-* :mod:`hub.store_memories`: BLEND memories and ``similarity``;
-* :mod:`hub.store_checks`: validation of reports, events and signatures.
+* :mod:`becomingone.store.memories`: BLEND memories and ``similarity``;
+* :mod:`becomingone.store.checks`: validation of reports, events and signatures.
 
-State and log: see :mod:`hub.eventlog` for the JSON codec (complex numbers are
+State and log: see :mod:`becomingone.store.eventlog` for the JSON codec (complex numbers are
 stored as ``{"$complex": [re, im]}`` and round-trip) and the hash chain.
 """
 
@@ -305,6 +305,6 @@ class Store(ReportsMixin, MemoriesMixin):
             return eventlog.head(db)
 
     def verify_log(self) -> tuple[bool, int, int | None]:
-        """(ok, entries checked, seq of the first bad entry) - see hub.eventlog.verify."""
+        """(ok, entries checked, seq of the first bad entry) - see eventlog.verify."""
         with self._read() as db:
             return eventlog.verify(db)

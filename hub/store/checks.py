@@ -1,8 +1,8 @@
-"""Input validation for the hub's store (:mod:`hub.memory`): reports, events and
+"""Input validation for the hub's store (:mod:`becomingone.store`): reports, events and
 BLEND signatures.
 
 ``StoreError`` is the root of the store's exceptions (re-exported by
-:mod:`hub.memory`, where callers import it).  ``Bad`` is internal: the report
+:mod:`becomingone.store`, where callers import it).  ``Bad`` is internal: the report
 and event checks raise it with a message, and the store counts the input as
 rejected instead of failing the whole batch.
 """

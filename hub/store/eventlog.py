@@ -1,7 +1,7 @@
 """JSON codec and the SHA-256 hash-chained event log of the hub's store.
 
-Used by :mod:`hub.memory` (``Store.save_state``, ``Store.log`` ...) and
-:mod:`hub.store_memories` (stored signatures); the functions here take an open
+Used by :mod:`becomingone.store` (``Store.save_state``, ``Store.log`` ...) and
+:mod:`becomingone.store.memories` (stored signatures); the functions here take an open
 ``sqlite3.Connection`` and leave transactions to the caller.
 
 JSON codec (state values and log data)

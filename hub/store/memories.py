@@ -1,6 +1,6 @@
 """BLEND memories (docs/kairos.md §7) in the hub's store.
 
-``MemoriesMixin`` is part of :class:`hub.memory.Store` (which supplies the
+``MemoriesMixin`` is part of :class:`becomingone.store.Store` (which supplies the
 connection and the transactions); use it through ``Store``.
 
 ``remember`` stores a signature ``{node: (c, tau_s, phase_re, phase_im)}``
@@ -58,7 +58,7 @@ def _load_signature(text: str) -> Signature:
 class MemoriesMixin:
     """Store methods for BLEND memories."""
 
-    # supplied by hub.memory.Store
+    # supplied by becomingone.store.Store
     _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
     _read: Callable[[], AbstractContextManager[sqlite3.Connection]]
     r0: float

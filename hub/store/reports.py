@@ -1,6 +1,6 @@
 """Reports, collapse events and the downsampling tiers of the hub's store.
 
-``ReportsMixin`` is part of :class:`hub.memory.Store` (which supplies the
+``ReportsMixin`` is part of :class:`becomingone.store.Store` (which supplies the
 connection, the transactions and the node-id cache); use it through ``Store``.
 
 Reports.  One row per (node, boot, seq, channel) in the ``raw`` tier.  Each
@@ -79,7 +79,7 @@ def _newer(last: tuple[float, int, int] | None, t: float, boot: int, seq: int) -
 class ReportsMixin:
     """Store methods for reports, events, history and compaction."""
 
-    # supplied by hub.memory.Store
+    # supplied by becomingone.store.Store
     _nodes: dict[str, int]
     _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
     _read: Callable[[], AbstractContextManager[sqlite3.Connection]]

@@ -1,6 +1,6 @@
 """uvicorn in a thread of its own, next to the hub's core thread.
 
-The main thread keeps what hub.run does without a web page (the status
+The main thread keeps what becomingone.run does without a web page (the status
 line, Ctrl-C / SIGTERM / --seconds), and only asks the server to stop:
 uvicorn installs no signal handlers outside the main thread.
 """

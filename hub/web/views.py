@@ -168,7 +168,7 @@ def history(hub: Any, name: str, ch: int, since: float, until: float,
 
 def spectrum(hub: Any, name: str, ch: int, now: float) -> dict[str, Any]:
     """The channel's per-lag coherence over the last minutes, from the hub's
-    memory (hub/spectrum.py), and for the time before it (after a restart)
+    memory (becomingone.nodes.spectra), and for the time before it (after a restart)
     from the raw reports in SQLite: columns oldest first, c per lag 0..1."""
     sp = hub.nodes.spectra
     got = sp.get(name, ch, now) or {"times": [], "lags": [], "c": []}

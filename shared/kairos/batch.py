@@ -7,7 +7,7 @@
     res = bank.run(U)   # U: ints, shape (n, m) -> Result(c2, k, ev), each (n, m)
 
 Bit-identical to n independent kairos.Channel objects fed the same samples
-(tests/test_batch.py checks every step).  Firmware never imports this
+(tests/kairos/test_batch.py checks every step).  Firmware never imports this
 module: it is CPython + numpy only.
 
 All channels step in lock-step, so the tick, the ring index w and the

@@ -1,5 +1,5 @@
 """GET /api/inputs; POST /api/inputs/{name}: numbers into a hub-side input
-(a virtual node run through the kernel, see hub/inputs.py; token)."""
+(a virtual node run through the kernel, see becomingone.transports.inputs; token)."""
 from __future__ import annotations
 
 import math
