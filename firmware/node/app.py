@@ -14,6 +14,7 @@ import sys
 
 from kairos import Channel, Normalizer, wire
 from kairos import __version__ as FW_VERSION
+from kairos.defaults import CHANNEL_KEYS, NORMALIZER_KEYS
 
 from . import commands
 from .hal import HalError, select
@@ -38,7 +39,12 @@ def _plain(err):
     return s
 
 
-_CH_KEYS = ("lags", "s", "s0", "omega", "ic", "hysteresis", "dwell")
+def _given(spec, keys):
+    kw = {}
+    for k in keys:
+        if k in spec:
+            kw[k] = spec[k]
+    return kw
 
 
 class Chan:
@@ -48,12 +54,9 @@ class Chan:
         self.reader = reader
         self.spec = spec
         self.name = spec["name"]
-        self.norm = Normalizer(spec.get("offset", 0), spec.get("mul", 1), spec.get("shift", 0))
-        kw = {}
-        for k in _CH_KEYS:
-            if k in spec:
-                kw[k] = spec[k]
-        self.kernel = Channel(**kw)
+        # What the spec leaves out takes the kernel's defaults (kairos.defaults).
+        self.norm = Normalizer(**_given(spec, NORMALIZER_KEYS))
+        self.kernel = Channel(**_given(spec, CHANNEL_KEYS))
         self.mean = 0  # accumulator: mean * 2**_MEAN_S
 
 

@@ -3,7 +3,7 @@
 gets an ack; a bad or unknown one gets ok=0 with the reason, never an
 exception."""
 
-_SET_KEYS = ("lags", "s", "s0", "omega", "ic", "hysteresis", "dwell")
+from kairos.defaults import CHANNEL_KEYS as _SET_KEYS
 
 
 def handle(node, msg):

@@ -9,6 +9,8 @@ check a board can afford.
 """
 import json
 
+from kairos.defaults import SENSOR_KINDS as _KINDS
+
 # What a node runs with when it has nothing usable: one simulated channel on
 # the serial console.  Touches no pin, so it is safe on any board.
 DEFAULT_BOARD = {
@@ -26,7 +28,6 @@ DEFAULT_BOARD = {
 # Node keys that may override the board definition (checked as the merged
 # board), and the node's own keys with their checks (_NODE below).
 _OVERRIDES = ("period_ms", "report_every", "weight", "sensors", "outputs", "watchdog_ms", "hal")
-_KINDS = ("adc", "mcu_temp", "bme280", "mic", "digital", "sim")
 _HALS = ("machine", "pi", "sim")
 _NODE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 _M30 = 0x3FFFFFFF

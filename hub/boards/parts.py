@@ -23,18 +23,24 @@ from becomingone.boards.checks import (
     subpath,
 )
 from becomingone.boards.chips import Chip, check_gpio
+from kairos import defaults as kernel_defaults
+from kairos.defaults import SENSOR_KINDS
 
-SENSOR_KINDS = ("adc", "mcu_temp", "bme280", "mic", "digital", "sim")
 OUTPUT_KINDS = ("led", "neopixel", "buzzer", "motor")
 BME280_FIELDS = ("temperature", "pressure", "humidity")
 BME280_ADDRS = (0x76, 0x77)
 
-# Kernel defaults (kairos.Normalizer / kairos.Channel).
+
+def _kernel_default(key: str) -> Any:
+    """kairos.defaults names each key's default in capitals; JSON has lists."""
+    v = getattr(kernel_defaults, key.upper())
+    return list(v) if isinstance(v, tuple) else v
+
+
+# Kernel defaults (kairos.Normalizer / kairos.Channel), as a board's JSON has them.
 CHANNEL_DEFAULTS: dict[str, Any] = {
-    "offset": 0, "mul": 1, "shift": 0,
-    "lags": [2, 4, 8, 16], "s": 8, "s0": 2, "omega": 0,
-    "ic": 22938, "hysteresis": 1638, "dwell": 4,
-}
+    k: _kernel_default(k) for k in kernel_defaults.NORMALIZER_KEYS + kernel_defaults.CHANNEL_KEYS}
+
 _KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "adc": {},
     "mcu_temp": {},

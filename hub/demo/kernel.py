@@ -29,17 +29,6 @@ import numpy as np
 
 from kairos import Channel, Normalizer
 
-# Kernel parameters used for every channel.
-KERNEL_PARAMS = {
-    "lags": (2, 4, 8, 16),
-    "s": 8,
-    "s0": 2,
-    "omega": 0,
-    "ic": 22938,
-    "hysteresis": 1638,
-    "dwell": 4,
-}
-
 Q15_MAX = 32767
 
 # The synthetic sensors are 12-bit ADCs centred on mid-scale.
@@ -191,7 +180,7 @@ def run(
 
     sources = make_sources(channels, rate_hz, seed)
     norm = make_normalizer()
-    kernels = [Channel(**KERNEL_PARAMS) for _ in sources]
+    kernels = [Channel() for _ in sources]  # the kernel's defaults (kairos.defaults)
     labels = [f"ch{i} {src.name:<9}" for i, src in enumerate(sources)]
 
     tau = "τ*" if _encodable("τ*", out) else "lag*"

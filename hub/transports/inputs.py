@@ -26,11 +26,10 @@ from typing import Any
 
 from becomingone.transports.base import Transport, TransportError
 from kairos import Channel, Normalizer, wire
+from kairos.defaults import CHANNEL_KEYS, NORMALIZER_KEYS
 
 _M30 = (1 << 30) - 1
-_KERNEL = ("lags", "s", "s0", "omega", "ic", "hysteresis", "dwell")
-_KEYS = {"name", "mqtt_topic", "scale", "offset", "mul", "shift", "every", "period_ms",
-         *_KERNEL}
+_KEYS = {"name", "mqtt_topic", "scale", "every", "period_ms", *NORMALIZER_KEYS, *CHANNEL_KEYS}
 _NUM = re.compile(rb"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
 
 
@@ -58,8 +57,9 @@ class _Virtual:
             raise InputError(f"{where} mqtt_topic: a topic without wildcards required, "
                              f"got {topic!r}")
         try:
-            self.norm = Normalizer(spec.get("offset", 0), spec.get("mul", 1), spec.get("shift", 0))
-            self.ch = Channel(**{k: spec[k] for k in _KERNEL if k in spec})
+            # What the entry leaves out takes the kernel's defaults (kairos.defaults).
+            self.norm = Normalizer(**{k: spec[k] for k in NORMALIZER_KEYS if k in spec})
+            self.ch = Channel(**{k: spec[k] for k in CHANNEL_KEYS if k in spec})
         except ValueError as e:
             raise InputError(f"{where} {e}") from None
         if not 1 <= self.every <= 65535 or not 1 <= self.period <= 60000:

@@ -24,7 +24,8 @@ from kairos import wire
 from kairos.batch import Bank, isqrt
 
 _M30 = (1 << 30) - 1
-_LAGS = (2, 4, 8, 16)
+_S = 6  # a shorter integrator than the kernel's default (2**6 samples): the sim's
+# moods change within seconds; every other kernel setting is kairos.defaults'
 _MEAN_S = 6  # the firmware's EMA of u (node/app.py)
 
 
@@ -50,7 +51,7 @@ class SimMesh(Transport):
         self._phase = rng.uniform(0, 2 * math.pi, n)
         self._drift = rng.normal(0, 0.02, n)  # rad per sample: slow phase wander
         self._mood_lag = rng.uniform(0, 0.15, n)  # nodes follow the mood a little late
-        self._bank = Bank(n, lags=_LAGS, s=6, s0=2)
+        self._bank = Bank(n, s=_S)
         self._mean = np.zeros(n, np.int64)
         self._n = 0  # samples taken
         self._t0 = clock()
@@ -160,10 +161,11 @@ class SimMesh(Transport):
                      "seq": seq, "tick": self._node_ms(idx)}, **fields)
 
     def _hello(self, i: int) -> dict:
+        b = self._bank  # the hello says what the bank runs, as the firmware's does
         return self._frame(i, "hello", board="sim", fw="sim-mesh",
                            period=round(1000 / self.sample_hz), every=self.every, weight=1,
-                           caps=["sim"], ch=[{"name": "rhythm", "lags": list(_LAGS), "s": 6,
-                                              "s0": 2, "ic": 22938}])
+                           caps=["sim"], ch=[{"name": "rhythm", "lags": list(b.lags), "s": b.s,
+                                              "s0": b.s0, "ic": b.ic}])
 
     def _event(self, i: int, entered: bool, j: int, c: int) -> dict:
         return self._frame(i, "event", i=0, on=1 if entered else 0, c=c,

@@ -53,6 +53,7 @@ from .channel import (
     _config,
     ring_size,
 )
+from .defaults import DWELL, HYSTERESIS, IC, LAGS, OMEGA, S0, S
 from .fixmath import sin_table
 
 __all__ = ["Bank", "Result", "isqrt"]
@@ -75,13 +76,13 @@ class Bank:
     def __init__(
         self,
         n,
-        lags=(2, 4, 8, 16),
-        s=8,
-        s0=2,
-        omega=0,
-        ic=22938,
-        hysteresis=1638,
-        dwell=4,
+        lags=LAGS,  # the defaults: kairos.defaults (as Channel's)
+        s=S,
+        s0=S0,
+        omega=OMEGA,
+        ic=IC,
+        hysteresis=HYSTERESIS,
+        dwell=DWELL,
     ):
         self.n = _check("n", n, 1, 1 << 24)
         (self.lags, self.s, self.s0, self.omega, self.ic, self.hysteresis,

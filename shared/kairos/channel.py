@@ -27,6 +27,7 @@ per-sample loop, and the read-backs below have it store its state first.
 from array import array
 
 from . import _step
+from .defaults import DWELL, HYSTERESIS, IC, LAGS, OMEGA, S0, S
 from .fixmath import isqrt
 
 try:
@@ -135,13 +136,13 @@ class Channel:
 
     def __init__(
         self,
-        lags=(2, 4, 8, 16),
-        s=8,
-        s0=2,
-        omega=0,
-        ic=22938,
-        hysteresis=1638,
-        dwell=4,
+        lags=LAGS,  # the defaults: kairos.defaults
+        s=S,
+        s0=S0,
+        omega=OMEGA,
+        ic=IC,
+        hysteresis=HYSTERESIS,
+        dwell=DWELL,
         on_event=None,
     ):
         (self.lags, self.s, self.s0, self.omega, self.ic, self.hysteresis,

@@ -1,12 +1,13 @@
 """Raw sensor integers to Q14 (docs/kairos.md §1, step 1)."""
 
+from .defaults import MUL, OFFSET, SHIFT
+
 try:
     from micropython import const
 except ImportError:
 
     def const(x):
         return x
-
 
 _Q14 = const(16384)
 
@@ -19,7 +20,7 @@ class Normalizer:
     (x - offset) * mul stays below 2**30 even for x = +-2**31.
     """
 
-    def __init__(self, offset=0, mul=1, shift=0):
+    def __init__(self, offset=OFFSET, mul=MUL, shift=SHIFT):
         if not isinstance(offset, int) or not -(1 << 29) < offset < (1 << 29):
             raise ValueError("offset must be an int with |offset| < 2**29, got %r" % (offset,))
         if not isinstance(mul, int) or mul == 0 or not -32768 < mul < 32768:
