@@ -3,9 +3,9 @@
 Run: .venv/bin/python -m pytest tests/bench/bench_kernel.py -m bench -s
 
 Reports, never asserts on time: MicroPython fuel per channel-step (exact and
-repeatable; tests/test_micropython.py asserts a ceiling on it), CPython
+repeatable; tests/kairos/test_micropython.py asserts a ceiling on it), CPython
 microseconds per step, and the largest |c_fixed - c_float| over the
-reference sweep of tests/test_kernel_reference.py.  docs/kairos.md quotes
+reference sweep of tests/kairos/test_kernel_reference.py.  docs/kairos.md quotes
 these numbers.
 """
 import time

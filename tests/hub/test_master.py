@@ -47,7 +47,7 @@ def test_alternating_phasor_dissipates():
         assert c < 0.02
     # Each z points away from the average before it (+-a/(2-a), the previous
     # sign): |delta| = pi, dissipated.  (The average *after* the update has
-    # z's own sign, which is why delta uses M_prev; see hub.master.)
+    # z's own sign, which is why delta uses M_prev; see becomingone.slowtier.master.)
     a = 1 - math.exp(-2 / 60)
     assert m.M_prev == pytest.approx(a / (2 - a)) and m.z == -1
     assert m.M.real < 0

@@ -1,4 +1,4 @@
-"""becomingone.outputs (adapters, the §8 mappings) and becomingone.rules.router
+"""becomingone.outputs (adapters, the docs/kairos.md §8 mappings) and becomingone.rules.router
 (the Router that fires them): the adapters that need no network — the
 speaker's WAV content, display colours, node commands, websocket broadcasts.
 MQTT and webhooks: tests/hub/test_outputs_net.py."""

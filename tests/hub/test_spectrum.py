@@ -1,4 +1,4 @@
-"""hub/spectrum.py: the per-lag spectrum history kept per node channel
+"""becomingone.nodes.spectra: the per-lag spectrum history kept per node channel
 (exact column means, the 10-minute ring, resent frames, lag changes, memory
 at 1,000 nodes), and the sim's spectra agreeing with its dominant lag."""
 import tracemalloc

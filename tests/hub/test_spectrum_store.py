@@ -1,4 +1,4 @@
-"""The per-lag spectra in SQLite (hub/store_reports.py raw.coh): stored with
+"""The per-lag spectra in SQLite (becomingone.store.reports, raw.coh): stored with
 each report's channel rows, read back, checked, a schema-1 store upgraded in
 place, and a restarted hub serving the spectrum of the minutes before it
 from its store."""

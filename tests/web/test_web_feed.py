@@ -1,6 +1,6 @@
 """hub.web without a server: the feed's decimation (round-robin over 1,000
 fake nodes, unchanged rows skipped), the generated token kept in the store,
-loopback detection.  The API on a running hub: tests/test_web_api.py."""
+loopback detection.  The API on a running hub: tests/web/test_web_api.py."""
 from becomingone import config
 from becomingone.logs import Log
 from becomingone.web import auth

@@ -1,4 +1,4 @@
-"""Changing a rule at runtime: hub.rules.edit_rule (the config's checks),
+"""Changing a rule at runtime: rules.parser.edit_rule (the config's checks),
 Router.edit while the core ticks, and PATCH /api/rules/{name} on a running
 Hub through FastAPI's TestClient (token, 4xx JSON errors that name the key,
 the change taking effect on the next tick, counters kept)."""
@@ -44,7 +44,7 @@ def _state(t, g=0.9):
             "witness_event": False, "nodes": {}}
 
 
-# -- hub.rules.edit_rule -----------------------------------------------------------------
+# -- rules.parser.edit_rule --------------------------------------------------------------
 
 def test_edit_rule_applies_changes_with_the_configs_checks():
     (r,) = parse_rules('[[rules]]\nname = "r"\nwhen = "G > 0.5"\naction = "websocket"\n'
