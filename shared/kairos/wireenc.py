@@ -6,7 +6,6 @@ new bytes by encode_json() / encode_line().  Part of kairos.wire, which
 re-exports all three; docs/protocol.md has the format.
 """
 from .crc16 import crc16
-from .wire import FIELDS, MARKER, MAX_LINE, VERSION, _checked, _jstr, _jval
 
 _KEYS = {}  # type -> (b'{"v":1,"t":"<type>"', b',"<field>":' per field), on first use
 _last = [None, b""]  # the last string written and its JSON bytes (a node's id)
@@ -121,3 +120,10 @@ def encode_json(msg):
 def encode_line(msg):
     """One serial line: @K1 <json> <CRC-16 of the json, 4 hex digits>\\n."""
     return _encoded(msg, True)
+
+
+# Last, not first: kairos.wire ends by importing the encoders above from here, so
+# whichever of the two is imported first, the other finds what it needs already
+# defined (at the top, `import kairos.wireenc` alone failed: wire asked a
+# half-initialised wireenc for encode_into).  The functions read these at call time.
+from .wire import FIELDS, MARKER, MAX_LINE, VERSION, _checked, _jstr, _jval  # noqa: E402
