@@ -2,6 +2,10 @@ import os
 
 import pytest
 
+# Fixtures every layer may ask for by name, without importing them: the real
+# Mosquitto (`mosquitto`).  Helpers (no fixtures) are imported from support.*.
+pytest_plugins = ["support.broker"]
+
 
 @pytest.fixture
 def mpy():

@@ -27,13 +27,11 @@ from support.browser import (
     ARGS,
     CHROMIUM,
     call,
-    free_port,
     need_browser,
     start_demo,
-    text,
     url_in,
 )
-from support.rigs import wait_for
+from support.rigs import free_port, text, wait_for
 
 pytestmark = pytest.mark.bench
 NODES = 1000

@@ -1,9 +1,11 @@
-"""`becomingone console` (tools/console.py, tools/console_frames.py): decoding
-and formatting, command parsing, the keyboard, port discovery.  The console
-on real ptys is tests/test_console_pty.py."""
+"""`becomingone console` (becomingone.console): decoding and formatting,
+command parsing, the keyboard, port discovery.  The console on real ptys is
+tests/firmware/test_console_pty.py."""
 import time
 
 import pytest
+from support.console import CH, HELLO, KITCHEN, line, report_line
+from support.rigs import FakeClock
 
 from becomingone import console
 from kairos import wire
@@ -11,38 +13,9 @@ from kairos import wire
 T0 = time.mktime((2026, 1, 1, 12, 0, 1, 0, 0, -1))  # 12:00:01 local time
 
 
-def frame(t, node="kitchen-1", seq=0, boot=77, **fields):
-    return dict({"t": t, "node": node, "boot": boot, "seq": seq, "tick": seq * 10}, **fields)
-
-
-def line(t, **kw):
-    return wire.encode_line(frame(t, **kw))
-
-
-CH = [{"name": "wave", "lags": [2, 4, 8, 16], "s": 6, "s0": 2, "ic": 22938}]
-HELLO = line("hello", board="sim", fw="0.1.0", period=20, every=25, weight=1,
-             caps=["led", "serial"], ch=CH)
-
-
-def report(c=26870, k=3, coll=0, seq=1, rows=None, drop=0, miss=0, **kw):
-    rows = rows or [[100, 5000, k, c, 300, -300, coll]]
-    coh = [[r[3]] * (r[2] + 1) for r in rows]
-    return line("report", seq=seq, n=seq * 25, drop=drop, miss=miss, ch=rows, coh=coh, **kw)
-
-
-class Mono:
-    """A monotonic clock the test moves."""
-
-    def __init__(self):
-        self.t = 100.0
-
-    def __call__(self):
-        return self.t
-
-
 @pytest.fixture
 def con():
-    return console.Console(now=lambda: T0, mono=Mono(), boot=1234)
+    return console.Console(now=lambda: T0, mono=FakeClock(100.0), boot=1234)
 
 
 @pytest.fixture
@@ -54,8 +27,8 @@ def heard(con):
 
 # -- decoding and formatting ----------------------------------------------------
 def test_report_shows_tau_in_ms_after_the_hello(con):
-    assert con.feed(report(k=3)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#3"]  # no hello yet
-    out = con.feed(HELLO + report(k=3, coll=1, seq=2))
+    assert con.feed(report_line(k=3)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#3"]  # no hello yet
+    out = con.feed(HELLO + report_line(k=3, coll=1, seq=2))
     assert out[0] == ("12:00:01 kitchen-1 hello: board sim fw 0.1.0, 20 ms period, report "
                       "every 25, caps led,serial | wave: lags 2,4,8,16 s=6 s0=2 ic=22938")
     assert out[1] == "12:00:01 kitchen-1 c=0.82 τ=320ms collapsed"  # lags[3] x 20 ms
@@ -63,9 +36,9 @@ def test_report_shows_tau_in_ms_after_the_hello(con):
         "12:00:01 kitchen-1 c=0.82 τ=320ms COLLAPSE"]
     assert con.feed(line("event", seq=4, i=0, on=0, c=9000, n=4200)) == [
         "12:00:01 kitchen-1 c=0.27 τ=320ms collapse over"]
-    assert con.feed(report(k=0, seq=5, drop=3, miss=2)) == [
+    assert con.feed(report_line(k=0, seq=5, drop=3, miss=2)) == [
         "12:00:01 kitchen-1 c=0.82 τ=40ms drop=3 miss=2"]
-    assert con.feed(report(k=7, seq=6)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#7"]  # no such lag
+    assert con.feed(report_line(k=7, seq=6)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#7"]  # no such lag
 
 
 def test_several_channels_are_named_and_a_new_boot_is_noted(con):
@@ -73,14 +46,14 @@ def test_several_channels_are_named_and_a_new_boot_is_noted(con):
     hello = dict(board="b", fw="1", period=40, every=25, weight=1, caps=[], ch=chs)
     con.feed(line("hello", **hello))
     rows = [[0, 1, 1, 16384, 0, 0, 0], [0, 1, 1, 32767, 0, 0, 1]]
-    assert con.feed(report(rows=rows)) == [
+    assert con.feed(report_line(rows=rows)) == [
         "12:00:01 kitchen-1 wave c=0.50 τ=160ms | mic c=1.00 τ=20.0s collapsed"]
     assert con.feed(line("event", i=1, on=1, c=32767, n=9)) == [
         "12:00:01 kitchen-1 mic c=1.00 τ=20.0s COLLAPSE"]
     out = con.feed(line("hello", boot=78, **hello))
     assert out[0].startswith("12:00:01 kitchen-1 hello (new boot): board b")
     # Another node on the same port keeps its own hello.
-    assert con.feed(report(rows=rows[:1], node="n2")) == ["12:00:01 n2 c=0.50 τ=lag#1"]
+    assert con.feed(report_line(rows=rows[:1], node="n2")) == ["12:00:01 n2 c=0.50 τ=lag#1"]
 
 
 def test_a_new_boot_without_its_hello_forgets_the_old_lags(con):
@@ -88,16 +61,16 @@ def test_a_new_boot_without_its_hello_forgets_the_old_lags(con):
     after the node had sent it): the old boot's lags would give wrong τ, so
     the console says so once and shows the lag index until a hello."""
     con.feed(HELLO)
-    assert con.feed(report(k=3)) == ["12:00:01 kitchen-1 c=0.82 τ=320ms"]
+    assert con.feed(report_line(k=3)) == ["12:00:01 kitchen-1 c=0.82 τ=320ms"]
     assert con.take() == []  # its hello was seen: nothing to ask
-    assert con.feed(report(k=3, boot=78, seq=1)) == [
+    assert con.feed(report_line(k=3, boot=78, seq=1)) == [
         "12:00:01 kitchen-1 new boot 78, its hello was missed: asked for it (τ shown as lag#k "
         "until it comes)",
         "12:00:01 kitchen-1 c=0.82 τ=lag#3"]
     (ask,) = [wire.LineDecoder().feed(b)[0] for b in con.take()]  # a "hello" cmd to the node
     assert (ask["t"], ask["node"], ask["op"], ask["args"], ask["id"]) == (
         "cmd", "kitchen-1", "hello", {}, 1)
-    assert con.feed(report(k=2, boot=78, seq=2)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#2"]
+    assert con.feed(report_line(k=2, boot=78, seq=2)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#2"]
     assert con.take() == []  # once per boot
     assert con.feed(line("event", boot=78, seq=3, i=0, on=1, c=26870, n=9)) == [
         "12:00:01 kitchen-1 ch0 c=0.82 τ=lag#2 COLLAPSE"]  # how many channels: unknown
@@ -105,7 +78,7 @@ def test_a_new_boot_without_its_hello_forgets_the_old_lags(con):
     out = con.feed(line("hello", boot=78, seq=4, board="sim", fw="0.1.0", period=20, every=25,
                         weight=1, caps=[], ch=ch))
     assert out[0].startswith("12:00:01 kitchen-1 hello: board sim")  # this boot's: no note
-    assert con.feed(report(k=2, boot=78, seq=5)) == ["12:00:01 kitchen-1 c=0.82 τ=240ms"]
+    assert con.feed(report_line(k=2, boot=78, seq=5)) == ["12:00:01 kitchen-1 c=0.82 τ=240ms"]
     # A third boot heard only through an event: no τ from the second boot's lags.
     assert con.feed(line("event", boot=79, seq=0, i=0, on=0, c=100, n=9)) == [
         "12:00:01 kitchen-1 new boot 79, its hello was missed: asked for it (τ shown as lag#k "
@@ -114,9 +87,9 @@ def test_a_new_boot_without_its_hello_forgets_the_old_lags(con):
     assert len(con.take()) == 1
     # A node first heard mid-boot (asked at once), then reset: nothing to
     # forget, still noted, asked again.
-    con.feed(report(node="n2", boot=5))
+    con.feed(report_line(node="n2", boot=5))
     assert [wire.LineDecoder().feed(b)[0]["node"] for b in con.take()] == ["n2"]
-    assert con.feed(report(node="n2", boot=6, k=1)) == [
+    assert con.feed(report_line(node="n2", boot=6, k=1)) == [
         "12:00:01 n2 new boot 6 (no hello seen yet: asked for it; τ shown as lag#k until then)",
         "12:00:01 n2 c=0.82 τ=lag#1"]
     assert len(con.take()) == 1
@@ -126,14 +99,14 @@ def test_a_new_boot_without_its_hello_forgets_the_old_lags(con):
         "12:00:01 n2 ack #4 (hello, automatic): ok in 0.0 ms"]
     con.feed(line("hello", node="n2", boot=6, seq=2, board="sim", fw="0.1.0", period=20,
                   every=25, weight=1, caps=[], ch=CH))
-    assert con.feed(report(node="n2", boot=6, seq=3, k=1)) == ["12:00:01 n2 c=0.82 τ=80ms"]
+    assert con.feed(report_line(node="n2", boot=6, seq=3, k=1)) == ["12:00:01 n2 c=0.82 τ=80ms"]
     assert con.take() == []
 
 
 def test_raw_mode_asks_for_nothing(con):
     con.ask_hello = False
-    assert con.feed(report(k=3, boot=78)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#3"]
-    assert con.feed(report(k=3, boot=79, seq=1))[0].endswith(
+    assert con.feed(report_line(k=3, boot=78)) == ["12:00:01 kitchen-1 c=0.82 τ=lag#3"]
+    assert con.feed(report_line(k=3, boot=79, seq=1))[0].endswith(
         "(no hello seen yet: τ shown as lag#k until one)")
     assert con.take() == []
 
@@ -146,7 +119,7 @@ def test_repl_and_log_lines_pass_through_untouched(con):
              b"OSError: [Errno 5] EIO\r\n\r\n"
              b"\x1b[32mcolour\x1b[0m \xff\r\n"
              b"print('@Kevin')\r\n")
-    data = noise + HELLO + b">>> " + report() + b">>> "
+    data = noise + HELLO + b">>> " + report_line() + b">>> "
     want = ["MicroPython v1.27.0 on 2025-12-01; ESP32S3 module with ESP32S3",
             'Type "help()" for more information.',
             "Traceback (most recent call last):",
@@ -161,7 +134,7 @@ def test_repl_and_log_lines_pass_through_untouched(con):
     assert out[9:] == [">>> ", "12:00:01 kitchen-1 c=0.82 τ=320ms"]
     assert con.pending() == ">>> "  # the prompt waits for its line: shown meanwhile
     # Any chunking gives the same lines.
-    one = console.Console(now=lambda: T0, mono=Mono())
+    one = console.Console(now=lambda: T0, mono=FakeClock(100.0))
     got = []
     for i in range(len(data)):
         got += one.feed(data[i:i + 1])
@@ -170,9 +143,9 @@ def test_repl_and_log_lines_pass_through_untouched(con):
 
 
 def test_a_bad_frame_is_shown_with_its_reason(con):
-    bad = bytearray(report())
+    bad = bytearray(report_line())
     bad[30] ^= 1
-    out = con.feed(bytes(bad) + report()[:40] + b"\n" + report())
+    out = con.feed(bytes(bad) + report_line()[:40] + b"\n" + report_line())
     assert out[0].startswith("?? bad frame (crc): @K1 {")
     assert out[1].startswith("?? bad frame (truncated): @K1 {")
     assert out[2] == "12:00:01 kitchen-1 c=0.82 τ=lag#3"
@@ -217,14 +190,14 @@ def sent(con, text):
 def test_commands_become_cmd_frames(heard, text, op, args):
     con = heard
     m = sent(con, text)
-    assert m == frame("cmd", boot=1234, seq=0, tick=100000, id=1, op=op, args=args)
+    assert m == KITCHEN.frame("cmd", boot=1234, seq=0, tick=100000, id=1, op=op, args=args)
     assert con.sent == {1: (text, 100.0)}
 
 
 def test_ping_is_a_clock_sync_ping_and_the_pong_shows_the_round_trip(heard):
     con = heard
     m = sent(con, "ping")
-    assert m == frame("ping", boot=1234, seq=0, tick=100000, id=1, t0=100000)
+    assert m == KITCHEN.frame("ping", boot=1234, seq=0, tick=100000, id=1, t0=100000)
     con._mono.t += 0.0042
     out = con.feed(line("pong", id=1, t0=100000, t1=5000, t2=5001))
     assert out == ["12:00:01 kitchen-1 pong #1: round trip 4.2 ms (node tick 5000, held 1 ms)"]
@@ -244,7 +217,7 @@ def test_acks_show_the_command_and_the_nodes_error(con):
                    "12:00:01 kitchen-1 ack #2 (set s 99): ERROR s must be 4..12",
                    "12:00:01 kitchen-1 ack #77: ok"]
     assert con.sent == {}
-    fixed = console.Console(node="other", mono=Mono())
+    fixed = console.Console(node="other", mono=FakeClock(100.0))
     fixed.feed(HELLO)
     assert sent(fixed, "reboot")["node"] == "other"
 

@@ -5,7 +5,6 @@ so the port path survives a node restart), or a pty the test holds."""
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,16 +13,14 @@ import threading
 import time
 
 import pytest
+from support.console import HELLO, report_line
 from support.mp import ROOT
 from support.nodeharness import sim_board, stage
-from support.rigs import Cable
-from test_console import HELLO, report
+from support.rigs import Cable, needs_socat
 
 from kairos import wire
 
 # -- through real ptys ---------------------------------------------------------------
-needs_socat = pytest.mark.skipif(shutil.which("socat") is None,
-                                 reason="socat not installed (bash tools/setup.sh)")
 
 
 class NodeProc:
@@ -320,7 +317,7 @@ def test_stdin_ending_keeps_the_console_running_until_sigint(board):
     try:
         con.wait_for(r"^console on ")
         con.proc.stdin.close()
-        os.write(board.master, report())
+        os.write(board.master, report_line())
         con.wait_for(r"^\d\d:\d\d:\d\d kitchen-1 c=0\.82 τ=lag#3$")
         assert con.proc.poll() is None
         con.proc.send_signal(signal.SIGINT)

@@ -1,43 +1,19 @@
-"""tools/flash.py through the real mpremote against the virtual board: from
+"""`becomingone flash` through the real mpremote against the virtual board: from
 scratch, nothing changed, a corrupted file, dry run, erase, and the flashed
 node ingested by a running `becomingone hub`.  The errors are in
 test_flash_errors.py, the MQTT path in test_flash_mqtt.py."""
-import json
 import re
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
 
+from support.flash import flash
+from support.hub import RunningHub
 from support.mp import ROOT
-from test_vboard import MPREMOTE, Console, mpremote, pytestmark  # noqa: F401
+from support.rigs import wait_for
+from support.vboard import Console, mpremote, needs_node
 
 from becomingone.vboard import VBoard
 
-FLASH = [sys.executable, "-m", "becomingone", "flash"]
-
-
-def flash(port, *extra, board="sim", timeout=120):
-    t0 = time.monotonic()
-    r = subprocess.run([*FLASH, "--board", board, "--node-id", "vb-1", "--port", port, *extra],
-                       capture_output=True, text=True, timeout=timeout)
-    return r.returncode, r.stdout, r.stderr, time.monotonic() - t0
-
-
-def one_line_error(rc, out, err, start):
-    assert rc == 1, out + err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("becomingone: " + start), err
-    assert "Traceback" not in out + err
-    return lines[0]
-
-
-def load_flash():
-    from becomingone.flash import tool
-
-    return tool
-
+pytestmark = needs_node
 
 HEAP = "import gc\ngc.collect()\nprint('heap', gc.mem_alloc(), gc.mem_free())"
 
@@ -150,62 +126,11 @@ def test_becomingone_flash_command(tmp_path, capsys):
         assert "dry run: nothing written" in capsys.readouterr().out
 
 
-class RunningHub:
-    """`becomingone hub --config TOML --port 0` in its own process; url is its
-    web API once it listens; node(name) is that node's GET /api/nodes row."""
-
-    def __init__(self, toml):
-        exe = ROOT / ".venv" / "bin" / "becomingone"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "becomingone"]
-        self.proc = subprocess.Popen([*cmd, "hub", "--config", str(toml), "--status", "0",
-                                      "--port", "0"], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.lines = []
-        threading.Thread(target=self._read, daemon=True).start()
-        from support.rigs import wait_for
-
-        assert wait_for(lambda: self._url() or self.proc.poll() is not None, 30), self.log()
-        self.url = self._url()
-        assert self.url, self.log()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def _url(self):
-        m = re.search(r"page at (http://\S+)", self.log())
-        return m and m[1].rstrip("/")
-
-    def log(self):
-        return "".join(self.lines)
-
-    def node(self, name):
-        with urllib.request.urlopen(self.url + "/api/nodes", timeout=5) as r:
-            rows = json.load(r)["nodes"]
-        return next((n for n in rows if n["node"] == name), None)
-
-    def live(self, name):
-        n = self.node(name)
-        return n is not None and n["online"] and not n["stale"] and n["c"] is not None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
 def test_becomingone_hub_ingests_the_flashed_vboard(tmp_path):
     """flash -> the firmware boots on the vboard -> a running `becomingone hub`
     (its own process, serial transport, web API on a free port) ingests its
     frames -> GET /api/nodes shows the node live with plausible c."""
     import serial
-    from support.rigs import wait_for
 
     with VBoard(fs=tmp_path / "fs") as vb:
         rc, out, err, _ = flash(vb.port, "--no-watch")  # flashed, idle at the REPL

@@ -1,15 +1,18 @@
-"""tools/flash.py's errors, each triggered for real on the virtual board (or
+"""`becomingone flash`'s errors, each triggered for real on the virtual board (or
 the real machine), and the copy retries: one line `flash: ...`, exit 1."""
 import os
 import subprocess
 import sys
 
 import pytest
+from support.flash import FLASH, flash, one_line_error
 from support.mp import ROOT
-from test_flash import FLASH, flash, load_flash, one_line_error
-from test_vboard import MPREMOTE, mpremote, pytestmark  # noqa: F401
+from support.vboard import MPREMOTE, mpremote, needs_node
 
+from becomingone.flash import tool
 from becomingone.vboard import VBoard
+
+pytestmark = needs_node
 
 PY = sys.executable
 
@@ -35,15 +38,14 @@ def test_micropython_too_old_on_the_board(tmp_path):
 def test_chip_names_and_cpython_boards():
     # A vboard can't claim to be a Pico W (its machine is "JS with Emscripten"):
     # the chip table is checked on the names real boards report.
-    f = load_flash()
     dev = {"v": [1, 27, 0], "mpy": 6, "machine": "Raspberry Pi Pico W with RP2040",
            "platform": "rp2"}
-    f.check_device(dev, {"board": "pico-w", "chip": "rp2040w"}, "/dev/ttyACM0")
-    f.check_device(dev, {"board": "pico", "chip": "rp2040"}, "/dev/ttyACM0")
-    with pytest.raises(f.FlashError, match="wrong board"):
-        f.check_device(dev, {"board": "esp32-s3", "chip": "esp32s3"}, "/dev/ttyACM0")
-    with pytest.raises(f.FlashError, match="CPython"):
-        f.check_device(dev, {"board": "pi-zero-w", "chip": "bcm2835", "runtime": "cpython"}, "x")
+    tool.check_device(dev, {"board": "pico-w", "chip": "rp2040w"}, "/dev/ttyACM0")
+    tool.check_device(dev, {"board": "pico", "chip": "rp2040"}, "/dev/ttyACM0")
+    with pytest.raises(tool.FlashError, match="wrong board"):
+        tool.check_device(dev, {"board": "esp32-s3", "chip": "esp32s3"}, "/dev/ttyACM0")
+    with pytest.raises(tool.FlashError, match="CPython"):
+        tool.check_device(dev, {"board": "pi-zero-w", "chip": "bcm2835", "runtime": "cpython"}, "x")
 
 
 def test_flash_full_before_and_during_the_copy(tmp_path):

@@ -6,13 +6,15 @@ console fallback when this machine can't reach the broker."""
 import time
 
 import pytest
-from support.broker import free_port, mosquitto  # noqa: F401
-from support.rigs import wait_for
-from test_flash import RunningHub, flash, one_line_error
-from test_vboard import pytestmark  # noqa: F401
+from support.flash import flash, one_line_error
+from support.hub import RunningHub
+from support.rigs import free_port, wait_for
+from support.vboard import needs_node
 
 from becomingone.flash.watch import MqttWatch
 from becomingone.vboard import VBoard
+
+pytestmark = needs_node
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +27,7 @@ def mqtt_flash(port, broker_port, *extra):
                  "--broker-port", str(broker_port), *extra)
 
 
-def test_mqtt_node_reports_on_the_broker_and_into_the_hub(tmp_path, mosquitto):  # noqa: F811
+def test_mqtt_node_reports_on_the_broker_and_into_the_hub(tmp_path, mosquitto):
     with VBoard(fs=tmp_path / "fs") as vb:
         rc, out, err, _ = mqtt_flash(vb.port, mosquitto.port)
         assert rc == 0, out + err
@@ -51,7 +53,7 @@ client_id = "hub-under-test"
             assert 0.5 < row["c"] <= 1.0, row
 
 
-def test_broker_unreachable_from_here_watches_the_console(tmp_path, mosquitto):  # noqa: F811
+def test_broker_unreachable_from_here_watches_the_console(tmp_path, mosquitto):
     """The board reaches a broker this machine can't (--net-map): the tool
     says so, watches the console, and takes the node's `link mqtt up` line
     as running."""
@@ -83,7 +85,7 @@ def test_a_node_that_cannot_reach_the_broker_says_why(tmp_path):
         assert "ECONNREFUSED" in line and f"becomingone console {vb.port}" in line
 
 
-def test_no_hello_on_the_broker_in_time(tmp_path, mosquitto):  # noqa: F811
+def test_no_hello_on_the_broker_in_time(tmp_path, mosquitto):
     """This machine reaches the broker, the board doesn't (--net-map to a
     closed port): the tool waits on the broker, then says what the node said."""
     closed = free_port()

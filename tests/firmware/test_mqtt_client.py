@@ -11,8 +11,8 @@ import uuid
 
 import paho.mqtt.client as paho
 import pytest
-from support.broker import free_port, mosquitto  # noqa: F401
 from support.mp import ROOT
+from support.rigs import free_port, wait_for
 
 SRC = ROOT / "firmware" / "node" / "mqtt.py"
 SRCS = (SRC, ROOT / "firmware" / "node" / "mqtt_io.py")
@@ -25,19 +25,6 @@ MQTTError = mqtt.MQTTError
 
 def uid(prefix):
     return prefix + "-" + uuid.uuid4().hex[:8]
-
-
-def until(cond, timeout=3.0, step=None):
-    """Call step() (e.g. client.poll) until cond() holds; bounded."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if step is not None:
-            step()
-        if cond():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
 
 
 class Peer:
@@ -75,14 +62,14 @@ class Peer:
 
 
 @pytest.fixture
-def peer(mosquitto):  # noqa: F811
+def peer(mosquitto):
     p = Peer(mosquitto)
     yield p
     p.close()
 
 
 @pytest.fixture
-def client(mosquitto):  # noqa: F811
+def client(mosquitto):
     c = MQTTClient(uid("node"), mosquitto.host, mosquitto.port, keepalive=10)
     yield c
     c.close()
@@ -166,7 +153,7 @@ def test_connect_publish_qos0_and_qos1(client, peer):
         ("bo/test/b", b"one", 1, False),
         ("bo/test/b", b"two", 1, False),
     ]
-    assert until(lambda: len(acks) == 2, step=client.poll)
+    assert wait_for(lambda: len(acks) == 2, 3.0, poll=client.poll)
     assert acks == [1, 2]
 
 
@@ -178,7 +165,7 @@ def test_puback_ids_wrap_on_the_wire(client, peer):
     client._pid = 65534
     pids = [client.publish("bo/wrap", str(i), qos=1) for i in range(3)]
     assert pids == [65535, 1, 2]
-    assert until(lambda: len(acks) == 3, step=client.poll)
+    assert wait_for(lambda: len(acks) == 3, 3.0, poll=client.poll)
     assert acks == [65535, 1, 2]
     assert [peer.get()[1] for _ in range(3)] == [b"0", b"1", b"2"]
 
@@ -192,14 +179,14 @@ def test_subscribe_and_receive_qos0_and_qos1(client, peer):
     peer.publish("bo/cmd/x", b"q0", qos=0)
     info = peer.publish("bo/cmd/y", b"q1" * 1000, qos=1)  # 2 kB: multi-byte length
     peer.publish("bo/other", b"", qos=1)
-    assert until(lambda: len(got) == 3, step=client.poll)
+    assert wait_for(lambda: len(got) == 3, 3.0, poll=client.poll)
     assert got == [(b"bo/cmd/x", b"q0"), (b"bo/cmd/y", b"q1" * 1000), (b"bo/other", b"")]
     # Our PUBACK completed paho's QoS 1 flow.
     info.wait_for_publish(timeout=3)
     assert info.is_published()
 
 
-def test_birth_retained_and_will_on_close(mosquitto, peer):  # noqa: F811
+def test_birth_retained_and_will_on_close(mosquitto, peer):
     cid = uid("node")
     status = "bo/status/" + cid
     c = MQTTClient(cid, mosquitto.host, mosquitto.port, keepalive=10)
@@ -218,7 +205,7 @@ def test_birth_retained_and_will_on_close(mosquitto, peer):  # noqa: F811
         late.close()
 
 
-def test_no_will_after_disconnect(mosquitto, peer):  # noqa: F811
+def test_no_will_after_disconnect(mosquitto, peer):
     cid = uid("node")
     status = "bo/status/" + cid
     c = MQTTClient(cid, mosquitto.host, mosquitto.port, keepalive=10)
@@ -238,7 +225,7 @@ def test_no_will_after_disconnect(mosquitto, peer):  # noqa: F811
         late.close()
 
 
-def test_keepalive_sends_pingreq(mosquitto, peer):  # noqa: F811
+def test_keepalive_sends_pingreq(mosquitto, peer):
     cid = uid("node")
     c = MQTTClient(cid, mosquitto.host, mosquitto.port, keepalive=1)
     c.connect(clean_session=True)
@@ -261,7 +248,7 @@ def test_keepalive_sends_pingreq(mosquitto, peer):  # noqa: F811
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])
-def test_broker_restart_surfaces_as_oserror_then_reconnects(mosquitto, how):  # noqa: F811
+def test_broker_restart_surfaces_as_oserror_then_reconnects(mosquitto, how):
     c = MQTTClient(uid("node"), mosquitto.host, mosquitto.port, keepalive=10)
     c.connect(clean_session=True)
     c.subscribe("bo/x")
@@ -274,7 +261,7 @@ def test_broker_restart_surfaces_as_oserror_then_reconnects(mosquitto, how):  # 
         except OSError as e:
             err.append(e)
 
-    assert until(lambda: err, timeout=2, step=step)
+    assert wait_for(lambda: err, 2, poll=step)
     assert isinstance(err[0], MQTTError) and "closed" in str(err[0])
     assert not c.connected()
     with pytest.raises(MQTTError, match="not connected"):
@@ -286,11 +273,11 @@ def test_broker_restart_surfaces_as_oserror_then_reconnects(mosquitto, how):  # 
     c.publish("bo/x", b"back", qos=1)
     acks = []
     c.on_puback = acks.append
-    assert until(lambda: acks, step=c.poll)
+    assert wait_for(lambda: acks, 3.0, poll=c.poll)
     c.disconnect()
 
 
-def test_publish_into_dead_broker_raises(mosquitto):  # noqa: F811
+def test_publish_into_dead_broker_raises(mosquitto):
     c = MQTTClient(uid("node"), mosquitto.host, mosquitto.port, keepalive=10)
     c.connect(clean_session=True)
     mosquitto.stop()
@@ -304,7 +291,7 @@ def test_publish_into_dead_broker_raises(mosquitto):  # noqa: F811
         time.sleep(0.01)
 
     # The first write may still be accepted by the kernel; a later one fails.
-    assert until(lambda: err, timeout=2, step=step)
+    assert wait_for(lambda: err, 2, poll=step)
     assert not c.connected()
     mosquitto.restart()
     c.connect()
@@ -312,7 +299,7 @@ def test_publish_into_dead_broker_raises(mosquitto):  # noqa: F811
     c.disconnect()
 
 
-def test_persistent_session_keeps_qos1_subscription(mosquitto, peer):  # noqa: F811
+def test_persistent_session_keeps_qos1_subscription(mosquitto, peer):
     cid = uid("node")
     got = []
     c = MQTTClient(cid, mosquitto.host, mosquitto.port, keepalive=10)
@@ -325,11 +312,11 @@ def test_persistent_session_keeps_qos1_subscription(mosquitto, peer):  # noqa: F
     # Published while the node is away: the broker queues it for the session.
     peer.publish("bo/cfg/" + cid, b"queued", qos=1).wait_for_publish(3)
     assert c.connect(clean_session=False) is True  # session present
-    assert until(lambda: got, step=c.poll)
+    assert wait_for(lambda: got, 3.0, poll=c.poll)
     assert got == [(("bo/cfg/" + cid).encode(), b"queued")]
     # The subscription itself survived too: live messages still arrive.
     peer.publish("bo/cfg/" + cid, b"live", qos=1)
-    assert until(lambda: len(got) == 2, step=c.poll)
+    assert wait_for(lambda: len(got) == 2, 3.0, poll=c.poll)
     assert got[1][1] == b"live"
     c.disconnect()
 

@@ -6,7 +6,9 @@ import threading
 import time
 
 import pytest
-from test_mqtt_client import MQTTClient, MQTTError, until
+from support.rigs import wait_for
+
+from node.mqtt import MQTTClient, MQTTError
 
 # --------------------------------------------------- scripted raw TCP servers
 
@@ -108,9 +110,9 @@ def test_packets_split_across_recv_calls():
     c.on_message = lambda t, p: got.append((t, p))
     assert c.connect(will=("w", "gone", 0, False), timeout_ms=3000) is True
     # ~415 bytes one per send(): seconds under load, so a generous bound.
-    assert until(lambda: len(got) == 1, timeout=60, step=c.poll)
+    assert wait_for(lambda: len(got) == 1, 60, poll=c.poll)
     assert got[0] == (b"bo/split", payload)
-    assert until(lambda: len(got) == 3, timeout=60, step=c.poll)
+    assert wait_for(lambda: len(got) == 3, 60, poll=c.poll)
     assert got[1:] == [(b"a", b"1"), (b"b", b"2")]
     c.disconnect()
     srv.join()
@@ -144,7 +146,7 @@ def test_oversized_packets_are_skipped_acked_and_counted():
     got = []
     c.on_message = lambda t, p: got.append((t, p))
     c.connect()
-    assert until(lambda: len(got) == 2, timeout=30, step=c.poll)
+    assert wait_for(lambda: len(got) == 2, 30, poll=c.poll)
     assert got == [(b"ok", b"1"), (b"ok", b"2")]
     assert c.connected() and c.oversize == 2
     c.disconnect()
@@ -173,7 +175,7 @@ def test_a_packet_just_over_the_limit_all_in_the_buffer_is_skipped():
     c.on_message = lambda t, p: got.append((t, p))
     c.connect()
     assert sent.wait(10)  # both packets wait in the socket: one read takes 2053 bytes
-    assert until(lambda: got, timeout=30, step=c.poll)
+    assert wait_for(lambda: got, 30, poll=c.poll)
     assert got == [(b"ok", b"3")] and c.oversize == 1 and c.connected()
     c.disconnect()
     srv.join()
@@ -231,7 +233,7 @@ def test_silent_broker_trips_keepalive():
         except MQTTError as e:
             err.append(e)
 
-    assert until(lambda: err, timeout=3, step=step)
+    assert wait_for(lambda: err, 3, poll=step)
     assert "keepalive timeout" in str(err[0])
     assert time.monotonic() - t > 1.4  # not before 1.5 keep-alive periods (1 s)
     assert srv.received.count(b"\xc0\x00") == 1  # one PINGREQ, never answered

@@ -10,7 +10,7 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from support.broker import Mosquitto, mosquitto  # noqa: F401 (fixture)
+from support.broker import Mosquitto
 from support.mp import ROOT
 from support.nodeharness import sim_board, stage
 
@@ -114,7 +114,7 @@ def test_reports_survive_a_broker_restart(tmp_path):
         broker.cleanup()
 
 
-def test_last_will_and_retained_hello(tmp_path, mosquitto):  # noqa: F811
+def test_last_will_and_retained_hello(tmp_path, mosquitto):
     hub = Hub(mosquitto, client_id="will-watch")
     proc = start_node(tmp_path, mosquitto)
     try:

@@ -1,26 +1,14 @@
 """The virtual board (becomingone.vboard): MicroPython's WebAssembly port behind a
 pty, driven by the real mpremote and by pyserial the way a USB board is."""
-import shutil
-import subprocess
-import sys
 import time
 
 import pytest
-from support.broker import mosquitto  # noqa: F401 (fixture)
+from support.rigs import free_port, wait_for
+from support.vboard import Console, mpremote, needs_node
 
 from becomingone.vboard import VBoard
 
-# The npm port is fetched on first use when tools/setup.sh has not put it in place.
-pytestmark = pytest.mark.skipif(shutil.which("node") is None,
-                                reason="needs Node.js (bash tools/setup.sh)")
-
-MPREMOTE = [sys.executable, "-m", "mpremote"]
-
-
-def mpremote(port, *args, timeout=30):
-    r = subprocess.run([*MPREMOTE, "connect", port, *args], capture_output=True, text=True,
-                       timeout=timeout)
-    return r.returncode, r.stdout, r.stderr
+pytestmark = needs_node
 
 
 @pytest.fixture
@@ -28,34 +16,6 @@ def board(tmp_path):
     vb = VBoard(fs=tmp_path / "fs").start()
     yield vb
     vb.stop()
-
-
-class Console:
-    """pyserial on the board's port, reading up to markers (the rest is kept)."""
-
-    def __init__(self, port):
-        import serial
-
-        self.s = serial.Serial(port, 115200, timeout=0.05)
-        self.buf = b""
-
-    def write(self, data):
-        self.s.write(data)
-
-    def until(self, marker, timeout=10.0):
-        end = time.monotonic() + timeout
-        while marker not in self.buf and time.monotonic() < end:
-            self.buf += self.s.read(4096)
-        assert marker in self.buf, self.buf[-300:]
-        i = self.buf.index(marker) + len(marker)
-        got, self.buf = self.buf[:i], self.buf[i:]
-        return got
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.s.close()
 
 
 def test_mpremote_exec_on_the_vboard(board):
@@ -82,7 +42,7 @@ def test_files_survive_soft_reset_and_mirror_to_the_host(board, tmp_path):
     rc, out, err = mpremote(board.port, "exec", "print(open('lib/hello.txt').read()[:11])")
     assert (rc, out) == (0, "hello board\n"), err
     host = tmp_path / "fs" / "lib" / "hello.txt"
-    assert _wait(lambda: host.exists() and host.read_bytes() == src.read_bytes())
+    assert wait_for(lambda: host.exists() and host.read_bytes() == src.read_bytes())
 
 
 def test_raw_repl_raw_paste_and_soft_reboot_bytes(board):
@@ -194,9 +154,7 @@ def test_fault_options_fail_writes_hidden_quota_old_version(tmp_path):
                                        "True (1, 18, 0, '')", "errno 28"], out
 
 
-def test_sockets_reach_a_real_broker(mosquitto):  # noqa: F811
-    from support.broker import free_port
-
+def test_sockets_reach_a_real_broker(mosquitto):
     closed = free_port()
     with VBoard(net_map={f"10.9.9.9:{closed}": f"127.0.0.1:{mosquitto.port}"}) as vb:
         code = (
@@ -218,12 +176,3 @@ def test_sockets_reach_a_real_broker(mosquitto):  # noqa: F811
         assert rc == 0, err
         lines = out.strip().splitlines()
         assert lines == ["b' \\x02\\x00\\x00'", "b' \\x02\\x00\\x00'", "errno 111"], out
-
-
-def _wait(pred, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False

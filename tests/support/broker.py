@@ -1,10 +1,7 @@
 """A real Mosquitto broker for tests, on a free 127.0.0.1 port.
 
-Test modules use the fixture with
-
-    from support.broker import mosquitto  # noqa: F401
-
-(tests/ is on sys.path via conftest.py).  The fixture never skips: without
+Any test asks for the `mosquitto` fixture by name: tests/conftest.py loads
+this module as a plugin (pytest_plugins).  The fixture never skips: without
 /usr/sbin/mosquitto it fails and says how to install it (tools/setup.sh does).
 """
 import os
@@ -18,14 +15,9 @@ import time
 
 import pytest
 
+from support.rigs import free_port
+
 MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-def free_port():
-    """A port nobody listens on right now (the kernel's pick)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(host, port, timeout=0.2):
@@ -41,7 +33,7 @@ class Mosquitto:
 
     host = "127.0.0.1"
 
-    def __init__(self, port=None, workdir=None, binary=None, persistence=False):
+    def __init__(self, port=None, workdir=None, binary=None, persistence=False, users=None):
         self.binary = binary or shutil.which("mosquitto") or MOSQUITTO
         if not os.path.exists(self.binary):
             raise RuntimeError(
@@ -58,10 +50,14 @@ class Mosquitto:
         # (mosquitto saves them on SIGTERM), like a broker with a disk.
         keep = ("persistence true\npersistence_location %s/\n" % self.dir if persistence
                 else "persistence false\n")
+        # users={"name": "password"}: anonymous clients are refused and these
+        # logins checked (a password file made with mosquitto_passwd).
+        login = "allow_anonymous true\n"
+        if users:
+            login = "allow_anonymous false\npassword_file %s\n" % self._password_file(users)
         self.conf.write_text(
-            "listener %d 127.0.0.1\n"
-            "allow_anonymous true\n" % self.port
-            + keep +
+            "listener %d 127.0.0.1\n" % self.port
+            + login + keep +
             "max_queued_messages 100000\n"
             "max_inflight_messages 0\n"
             "log_dest file %s\n"
@@ -71,6 +67,15 @@ class Mosquitto:
             # write the log in our private temp dir.
             + ("user root\n" if os.geteuid() == 0 else "")
         )
+
+    def _password_file(self, users):
+        tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        path = self.dir / "passwd"
+        for i, (name, password) in enumerate(users.items()):
+            create = ["-c"] if i == 0 else []
+            subprocess.run([tool, "-b", *create, str(path), name, password], check=True,
+                           capture_output=True, timeout=30)
+        return path
 
     def start(self, timeout=5.0):
         if self.proc is not None and self.proc.poll() is None:

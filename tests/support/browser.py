@@ -3,13 +3,14 @@ process for the page's tests and benchmarks."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 
 import pytest
+
+from support.rigs import text
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -46,12 +47,6 @@ def need_browser():
         pytest.skip("missing: " + "; ".join(missing))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_demo(d, *extra, nodes=30, token=TOKEN, period=20.0):
     cfg = d / "hub.toml"
     web = f'[web]\ntoken = "{token}"\n' if token else ""
@@ -62,10 +57,6 @@ def start_demo(d, *extra, nodes=30, token=TOKEN, period=20.0):
                               "--config", str(cfg), "--status", "2", *extra],
                              stdout=f, stderr=subprocess.STDOUT)
     return p, log
-
-
-def text(path):
-    return path.read_text(errors="replace")
 
 
 def url_in(log):

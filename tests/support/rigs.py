@@ -1,9 +1,16 @@
 """Small test rigs shared by several test files: a virtual USB cable made of
-two linked ptys (socat, fixed paths that survive unplug/replug) and a
-bounded wait."""
+two linked ptys (socat, fixed paths that survive unplug/replug), a bounded
+wait, a clock the test moves, a free port and a log's text."""
 import os
+import shutil
+import socket
 import subprocess
 import time
+
+import pytest
+
+needs_socat = pytest.mark.skipif(shutil.which("socat") is None,
+                                 reason="socat not installed (bash tools/setup.sh)")
 
 
 class Cable:
@@ -36,11 +43,40 @@ class Cable:
             self.proc.wait(5)
 
 
-def wait_for(pred, timeout=10.0, step=0.02):
-    """True as soon as pred() is; False after timeout seconds."""
+class FakeClock:
+    """A clock the test moves by hand (clock.t += dt): for code that takes a
+    clock() callable.  The default start is a plausible time.time()."""
+
+    def __init__(self, t=1_800_000_000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def wait_for(pred, timeout=10.0, step=0.02, poll=None):
+    """True as soon as pred() is, False if it still is not once timeout
+    seconds have passed (pred gets a last look at the deadline).  poll(),
+    when given, runs before each look: the way to drive a client that has no
+    thread of its own (the firmware's MQTTClient.poll)."""
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    while True:
+        if poll is not None:
+            poll()
         if pred():
             return True
+        if time.monotonic() >= end:
+            return False
         time.sleep(step)
-    return False
+
+
+def free_port():
+    """A 127.0.0.1 port nobody listens on right now (the kernel's pick)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def text(path):
+    """A log file's text so far, whatever bytes a crashing child left in it."""
+    return path.read_text(errors="replace")

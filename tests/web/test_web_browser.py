@@ -17,13 +17,11 @@ from support.browser import (
     CHROMIUM,
     TOKEN,
     call,
-    free_port,
     need_browser,
     start_demo,
-    text,
     url_in,
 )
-from support.rigs import wait_for
+from support.rigs import free_port, text, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,60 @@
+"""The hub for tests: built in-process on a fake clock and driven by hand
+(make, feed), or started as `becomingone hub` in its own process
+(RunningHub)."""
+import json
+import re
+import subprocess
+import sys
+import threading
+import urllib.request
+
+from support.mp import ROOT
+from support.rigs import wait_for
+
+
+class RunningHub:
+    """`becomingone hub --config TOML --port 0` in its own process; url is its
+    web API once it listens; node(name) is that node's GET /api/nodes row."""
+
+    def __init__(self, toml):
+        exe = ROOT / ".venv" / "bin" / "becomingone"
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "becomingone"]
+        self.proc = subprocess.Popen([*cmd, "hub", "--config", str(toml), "--status", "0",
+                                      "--port", "0"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        threading.Thread(target=self._read, daemon=True).start()
+        assert wait_for(lambda: self._url() or self.proc.poll() is not None, 30), self.log()
+        self.url = self._url()
+        assert self.url, self.log()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def _url(self):
+        m = re.search(r"page at (http://\S+)", self.log())
+        return m and m[1].rstrip("/")
+
+    def log(self):
+        return "".join(self.lines)
+
+    def node(self, name):
+        with urllib.request.urlopen(self.url + "/api/nodes", timeout=5) as r:
+            rows = json.load(r)["nodes"]
+        return next((n for n in rows if n["node"] == name), None)
+
+    def live(self, name):
+        n = self.node(name)
+        return n is not None and n["online"] and not n["stale"] and n["c"] is not None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
