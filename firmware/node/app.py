@@ -17,6 +17,7 @@ from kairos import __version__ as FW_VERSION
 from kairos.defaults import CHANNEL_KEYS, NORMALIZER_KEYS
 
 from . import commands
+from .entropy import random30
 from .hal import HalError, select
 from .link import ERR_MAX, make
 from .outputs import Outputs
@@ -67,7 +68,10 @@ class Node:
         self.say = say
         self.clock = hal.clock
         self.name = cfg.get("node") or ("node-" + hal.unique_id())
-        self.boot = hal.rand30()
+        # Never from the HAL's seeded PRNG: the same sim node run twice would
+        # reuse its boot id, and the hub would take the second run's frames
+        # for repeats of the first's (entropy.py says where it comes from).
+        self.boot = random30()
         self.seq = 0
         self.n = 0  # samples taken this boot (the kernel tick)
         self.missed = 0

@@ -1,7 +1,9 @@
 """A tiny deterministic PRNG in small ints (xorshift16, period 65535).
 
-The sim HAL uses it so a seeded node produces the same samples, boot id and
-frames on MicroPython and CPython (neither's `random` would match)."""
+The sim HAL uses it so a seeded node produces the same samples and frames
+on MicroPython and CPython (neither's `random` would match).  Not the boot
+id: that is random on every boot (node/entropy.py), or a restarted sim node
+would look like a replay of its previous run."""
 
 
 class XorShift16:

@@ -13,6 +13,7 @@ also drifts in phase, so the alignment R moves on its own.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -41,10 +42,14 @@ class SimMesh(Transport):
         rng = np.random.default_rng(seed)
         self._rng = rng
         self.names = [f"sim-{i:04d}" for i in range(n)]
-        # A new boot id per run (the start time mixed in), as a real node's:
-        # a hub that restarts on the same store must not take a new run's
-        # frames for the old run's (its dedup is seeded from the store).
-        self._boot = (rng.integers(1, _M30, n) + int(clock() * 1000)) % _M30 + 1
+        # A random boot id per node and run (os.urandom), as a real node's: a
+        # hub that restarts on the same store must not take a new run's frames
+        # for the old run's (its dedup is seeded from the store), whatever the
+        # seed and the clock.  The seeded draw stays, so the rest of the
+        # seeded stream (rhythms, phases, noise) is what it always was.
+        drawn = rng.integers(1, _M30, n)
+        fresh = np.frombuffer(os.urandom(4 * n), "<u4").astype(np.int64)
+        self._boot = (drawn ^ fresh) & _M30
         self._seq = np.zeros(n, np.int64)
         self._offset_ms = rng.integers(0, 1 << 29, n)  # each node's own clock
         self._rhythm = rng.choice([8, 16], n)  # samples per cycle: lags 8 and 16 see it
