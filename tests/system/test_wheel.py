@@ -217,6 +217,22 @@ def test_vboard_fetches_the_npm_port_and_says_so(vboard, outside):
         "@micropython/*/micropython.mjs")), "the port is not in the cache it named"
 
 
+def test_vboard_without_npm_says_how_to_get_the_port(wheel, tmp_path):
+    # Node.js but no npm on PATH, and the port nowhere: one line naming the
+    # npm command (and where npm comes from), exit 1, no traceback.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "node").symlink_to(shutil.which("node"))
+    env = wheel.env(tmp_path / "cache")
+    env["PATH"] = f"{wheel.bin}{os.pathsep}{tmp_path / 'bin'}"
+    r = subprocess.run([str(wheel.bin / "becomingone"), "vboard"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r
+    want = (f"npm install --prefix {tmp_path / 'cache' / 'becomingone' / 'npm'} "
+            "@micropython/micropython-webassembly-pyscript@")
+    assert want in r.stderr and "npm is not installed" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 @pytest.fixture(scope="module")
 def flashed(wheel, outside, vboard):
     port, _err = vboard
