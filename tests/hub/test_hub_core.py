@@ -7,48 +7,13 @@ import subprocess
 import sys
 
 import pytest
-from support.rigs import wait_for
+from support.frames import event, frame, hello, report
+from support.hub import feed, make
+from support.rigs import FakeClock, wait_for
 
 from becomingone import config
 from becomingone.core import FAILED, Hub
 from becomingone.logs import Log
-
-
-class FakeClock:
-    def __init__(self, t=1_800_000_000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-
-def frame(t, seq, node="n1", boot=77, **fields):
-    return dict({"t": t, "node": node, "boot": boot, "seq": seq, "tick": seq * 100}, **fields)
-
-
-def hello(seq=0, node="n1", boot=77):
-    return frame("hello", seq, node, boot, board="sim", fw="0.1", period=20, every=5, weight=2,
-                 caps=["led"], ch=[{"name": "wave", "lags": [2, 4], "s": 6, "s0": 2,
-                                    "ic": 16384}])
-
-
-def report(seq, node="n1", boot=77, c=12000):
-    return frame("report", seq, node, boot, n=seq * 5, drop=0, miss=0,
-                 ch=[[100, 5000, 1, c, 300, -300, 0]], coh=[[c // 2, c]])
-
-
-def event(seq, on=1, node="n1", boot=77, c=30000):
-    return frame("event", seq, node, boot, i=0, on=on, c=c, n=seq * 5)
-
-
-def make(tmp_path, clock=None):
-    cfg = config.parse(f'[hub]\ndb = "{tmp_path / "hub.db"}"\n')
-    log = Log(quiet=("hello", "collapse", "memory", "reject"))
-    return Hub(cfg, log, clock=clock or FakeClock())
-
-
-def feed(hub, frames, source="mqtt"):
-    hub.process([(f, source, hub.clock(), None) for f in frames])
 
 
 def test_a_restart_restores_hello_metadata_and_dedup(tmp_path):

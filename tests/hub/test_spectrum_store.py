@@ -5,7 +5,9 @@ from its store."""
 import sqlite3
 
 import pytest
-from test_hub_core import FakeClock, feed, hello, make, report
+from support.frames import hello, report
+from support.hub import feed, make
+from support.rigs import FakeClock
 
 from becomingone.store import _SCHEMA, SCHEMA_VERSION, Store
 from becomingone.web import views

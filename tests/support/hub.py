@@ -8,8 +8,24 @@ import sys
 import threading
 import urllib.request
 
+from becomingone import config
+from becomingone.core import Hub
+from becomingone.logs import Log
 from support.mp import ROOT
-from support.rigs import wait_for
+from support.rigs import FakeClock, wait_for
+
+
+def make(tmp_path, clock=None):
+    """A Hub on tmp_path/hub.db with every default setting, on a FakeClock
+    (or the clock given), no threads started; its routine log lines quiet."""
+    cfg = config.parse(f'[hub]\ndb = "{tmp_path / "hub.db"}"\n')
+    log = Log(quiet=("hello", "collapse", "memory", "reject"))
+    return Hub(cfg, log, clock=clock or FakeClock())
+
+
+def feed(hub, frames, source="mqtt"):
+    """Process frames as one batch from `source`, received now (hub.clock())."""
+    hub.process([(f, source, hub.clock(), None) for f in frames])
 
 
 class RunningHub:
