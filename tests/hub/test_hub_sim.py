@@ -3,19 +3,12 @@ threads, no sleeping, every number reproducible."""
 import cmath
 
 import pytest
+from support.rigs import FakeClock
 
 from becomingone import config
 from becomingone.core import Hub
 from becomingone.logs import Log
 from becomingone.transports.sim import SimMesh, validate_all
-
-
-class FakeClock:
-    def __init__(self, t=1_800_000_000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 def make_hub(tmp_path, n=12, period=8.0, extra=""):
@@ -109,13 +102,13 @@ def test_restart_resumes_from_sqlite(tmp_path):
     hub, sim, clock = make_hub(tmp_path)
     hub.process([(sim._hello(i), "sim", clock.t, None) for i in range(sim.n)])
     step(hub, sim, clock, 3.0)
-    masters = {k: m.to_dict() for k, m in hub.masters.items()}
+    masters = hub.nodes.saved()
     offsets = {k: c.offset for k, c in hub.clocks.items()}
     hub.save()
     hub.store.close()
     hub2 = Hub(hub.cfg, hub.log, clock=clock)
     try:
-        assert set(hub2.masters) == set(masters)
+        assert hub2.nodes.saved() == masters
         assert {k: c.offset for k, c in hub2.clocks.items()} == pytest.approx(offsets)
         assert len(hub2.store.reports("sim-0001", 0)) == 30
     finally:

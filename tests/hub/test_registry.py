@@ -3,24 +3,17 @@
 import json
 
 import pytest
+from support.frames import Frames
 
 from becomingone.nodes.registry import Registry
 from kairos import wire, wirebin
 from kairos.crc16 import crc16
 
-
-def frame(t, seq, node="n1", boot=100, **fields):
-    return dict({"t": t, "node": node, "boot": boot, "seq": seq, "tick": seq}, **fields)
-
-
-def hello(seq=0, boot=100, period=20, every=25, node="n1"):
-    return frame("hello", seq, node, boot, board="esp32s3", fw="0.3", period=period,
-                 every=every, weight=2, caps=["led"],
-                 ch=[{"name": "mic", "lags": [2, 4], "s": 6, "s0": 2, "ic": 16000}])
-
-
-def report(seq, node="n1", boot=100, drop=0):
-    return frame("report", seq, node, boot, n=seq, drop=drop, miss=0, ch=[], coh=[])
+# A registry node's frames: boot 100, tick = seq, n = seq, reports without rows.
+F = Frames(boot=100, tick=1, samples=1, report=dict(ch=[], coh=[]),
+           hello=dict(board="esp32s3", fw="0.3", every=25,
+                      ch=[{"name": "mic", "lags": [2, 4], "s": 6, "s0": 2, "ic": 16000}]))
+hello, report = F.hello, F.report
 
 
 def test_dedup_gaps_and_frames_by_type():
