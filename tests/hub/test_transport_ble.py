@@ -6,25 +6,21 @@ import sys
 import time
 
 import pytest
+from support.frames import Frames
 
 from becomingone.transports import Disabled, TransportError, make
 from becomingone.transports.base import Transport
 from kairos import wirebin
 
-
-def frame(t, node="b1", seq=0, **fields):
-    return dict({"t": t, "node": node, "boot": 9, "seq": seq, "tick": seq}, **fields)
-
-
+# A BLE node's frames: node b1, boot 9, tick = seq, three channels of four lags.
+F = Frames(node="b1", boot=9, tick=1, samples=25,
+           report=dict(miss=1, ch=[[-5, 12345, 3, 9000, -77, 88, 1]] * 3,
+                       coh=[[100, 200, 300, 9000]] * 3))
+frame, report = F.frame, F.report
 HELLO = frame("hello", board="esp32c3", fw="0.1", period=20, every=25, weight=1,
               caps=["ble", "led"],
               ch=[{"name": n, "lags": [2, 4, 8, 16], "s": 6, "s0": 2, "ic": 16384}
                   for n in ("mic", "temp", "adc")])
-
-
-def report(seq, node="b1"):
-    return frame("report", node, seq, n=seq * 25, drop=0, miss=1,
-                 ch=[[-5, 12345, 3, 9000, -77, 88, 1]] * 3, coh=[[100, 200, 300, 9000]] * 3)
 
 
 class Sink:

@@ -9,25 +9,19 @@ import time
 
 import paho.mqtt.client as mqtt
 import pytest
-from support.broker import mosquitto  # noqa: F401 (fixture)
+from support.frames import Frames
 from support.rigs import wait_for
 
 from becomingone.nodes.registry import Registry
 from becomingone.transports import TransportError, make
 from kairos import wire
 
-
-def frame(t, node="a", seq=0, boot=5, **fields):
-    return dict({"t": t, "node": node, "boot": boot, "seq": seq, "tick": seq}, **fields)
-
-
+# An MQTT node's frames: node a, boot 5, tick = seq, n = seq * 10, one short row.
+F = Frames(node="a", boot=5, tick=1, samples=10,
+           report=dict(ch=[[1, 2, 3, 4, 5, 6, 0]], coh=[[1, 2, 3, 4]]))
+frame, report = F.frame, F.report
 HELLO = frame("hello", board="sim", fw="0.1", period=10, every=10, weight=1, caps=["mqtt"],
               ch=[{"name": "w", "lags": [2], "s": 6, "s0": 2, "ic": 100}])
-
-
-def report(seq, node="a"):
-    return frame("report", node, seq, n=seq * 10, drop=0, miss=0,
-                 ch=[[1, 2, 3, 4, 5, 6, 0]], coh=[[1, 2, 3, 4]])
 
 
 class Client:
@@ -87,7 +81,7 @@ def hub(broker, sink, client_id="hub-test", **cfg):
     return t
 
 
-def test_frames_status_garbage_and_wrong_topics(mosquitto):  # noqa: F811
+def test_frames_status_garbage_and_wrong_topics(mosquitto):
     sink, reg = Sink(), Registry()
     t = hub(mosquitto, sink)
     t.on_reject = reg.reject
@@ -121,7 +115,7 @@ def test_frames_status_garbage_and_wrong_topics(mosquitto):  # noqa: F811
     assert not t.status()["connected"]
 
 
-def test_send_reaches_the_cmd_topic_unretained(mosquitto):  # noqa: F811
+def test_send_reaches_the_cmd_topic_unretained(mosquitto):
     sink = Sink()
     t = hub(mosquitto, sink)
     node = Client(mosquitto, "node-a", subscribe="becomingone/a/cmd")
@@ -149,7 +143,7 @@ def test_send_reaches_the_cmd_topic_unretained(mosquitto):  # noqa: F811
         t.stop()
 
 
-def test_unacked_frames_are_redelivered_after_a_reconnect(mosquitto):  # noqa: F811
+def test_unacked_frames_are_redelivered_after_a_reconnect(mosquitto):
     """The durability property: a hub that dies before storing a frame gets
     it again from its persistent session; a stored (acked) one never."""
     node = Client(mosquitto, "node-a")
@@ -184,7 +178,7 @@ def test_unacked_frames_are_redelivered_after_a_reconnect(mosquitto):  # noqa: F
         node.close()
 
 
-def test_broker_restart_reconnects_by_itself(mosquitto):  # noqa: F811
+def test_broker_restart_reconnects_by_itself(mosquitto):
     sink = Sink()
     t = hub(mosquitto, sink)
     try:

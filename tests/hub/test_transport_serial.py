@@ -3,7 +3,6 @@
 start it again), and against the real node firmware."""
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -11,28 +10,23 @@ import time
 
 import pytest
 import serial
+from support.frames import Frames
 from support.nodeharness import sim_board, stage
-from support.rigs import Cable, wait_for
+from support.rigs import Cable, needs_socat, wait_for
 
 from becomingone.nodes.registry import Registry
 from becomingone.transports import TransportError, make
 from kairos import wire
 
-pytestmark = pytest.mark.skipif(shutil.which("socat") is None,
-                                reason="socat not installed (bash tools/setup.sh)")
+pytestmark = needs_socat
 
 
-def frame(t, node="n1", seq=0, boot=77, **fields):
-    return dict({"t": t, "node": node, "boot": boot, "seq": seq, "tick": seq * 10}, **fields)
-
-
+# A serial node's frames: tick = seq * 10, a report every 25 samples, two-lag rows.
+F = Frames(tick=10, samples=25, report=dict(ch=[[100, 5000, 2, 12000, 300, -300, 0]],
+                                            coh=[[0, 6000, 12000, 3000]]))
+frame, report = F.frame, F.report
 HELLO = frame("hello", board="sim", fw="0.1", period=20, every=25, weight=1, caps=["serial"],
               ch=[{"name": "wave", "lags": [2, 4], "s": 6, "s0": 2, "ic": 16384}])
-
-
-def report(seq, node="n1"):
-    return frame("report", node, seq, n=seq * 25, drop=0, miss=0,
-                 ch=[[100, 5000, 2, 12000, 300, -300, 0]], coh=[[0, 6000, 12000, 3000]])
 
 
 class Collect:
