@@ -8,41 +8,17 @@ import os
 import stat
 import subprocess
 import sys
-import time
 import wave
 
 import numpy as np
 import pytest
+from support.rigs import wait_for
+from support.rules import rule_toml, state
 
 from becomingone.outputs import Adapter, OutputContext, ParamError, make_adapter, mapping
 from becomingone.outputs.speaker import RATE
 from becomingone.rules.parser import Rule, RuleError, parse_rules
 from becomingone.rules.router import Router
-
-
-def state(t=0.0, G=0.9, psi=complex(0.6, -0.2), **kw):
-    s = {"t": t, "G": G, "R": 0.8, "psi": psi, "emerged": True, "since": 1.5,
-         "participants": ["kitchen-1", "hall-2"], "surprise": 0.1, "witness_event": False,
-         "nodes": {"kitchen-1": {"online": True, "c": 0.7, "tau": 0.25, "collapsed": False,
-                                 "aligned": True, "caps": ["led", "neopixel"],
-                                 "channels": [{"name": "mic", "c": 0.9, "k": 2,
-                                               "collapsed": False}]}}}
-    s.update(kw)
-    return s
-
-
-def wait_for(pred, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return pred()
-
-
-def rule_toml(action, params="", name="r", when="G > 0.5", extra=""):
-    return (f'[[rules]]\nname = "{name}"\nwhen = "{when}"\naction = "{action}"\n{extra}\n'
-            f"[rules.with]\n{params}\n")
 
 
 class Recorder:

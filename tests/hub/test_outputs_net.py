@@ -9,8 +9,8 @@ import time
 
 import paho.mqtt.client as mqtt
 import pytest
-from support.broker import mosquitto  # noqa: F401 (fixture)
-from test_outputs import rule_toml, state, wait_for
+from support.rigs import wait_for
+from support.rules import rule_toml, state
 
 from becomingone.outputs import OutputContext, mapping
 from becomingone.rules.router import Router
@@ -34,7 +34,7 @@ class Sub:
         self.c.loop_stop()
 
 
-def test_mqtt_publishes_the_state_json_retained_only_where_allowed(mosquitto):  # noqa: F811
+def test_mqtt_publishes_the_state_json_retained_only_where_allowed(mosquitto):
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     pub.connect(mosquitto.host, mosquitto.port, keepalive=5)
     pub.loop_start()
