@@ -5,6 +5,7 @@ acknowledges each committed batch on stdout; every acknowledged frame must
 survive the SIGKILL.
 """
 import cmath
+import json
 import math
 import os
 import signal
@@ -14,8 +15,11 @@ import sys
 
 import numpy as np
 import pytest
+from support import damage
+from support.rigs import wait_for
 
-from becomingone.store import DAY, SCHEMA_VERSION, Store, StoreError, similarity
+from becomingone import cli
+from becomingone.store import DAY, SCHEMA_VERSION, Store, StoreError, anchor, eventlog, similarity
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -528,8 +532,278 @@ def test_log_data_rewrite_keeping_meaning_and_deletion_are_found(tmp_path):
     db.execute("DELETE FROM log WHERE seq > 5")
     db.commit()
     db.close()
-    with Store(path) as s:  # cutting the end leaves a valid chain: compare with a kept head
-        assert s.verify_log() == (True, 4, None) and s.log_head() != head
+    with Store(path) as s:  # cutting the end leaves a valid chain, but not the signed head
+        assert s.verify_log() == (False, 4, 5) and s.log_head() != head
+        assert "truncated after entry 4 (the signed head is entry 8)" in s.check_log().problem
+
+
+# -- the signed log: key and head outside the database -------------------------
+def _recompute(path, start, edit=None, drop_macs=False):
+    """What the issue did: edit entry `start`, recompute every hash from it (all
+    that someone without the key can do), perhaps clearing the signatures."""
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT seq, t, kind, data, hash FROM log ORDER BY seq").fetchall()
+    prev = rows[start - 2][4] if start > 1 else eventlog.GENESIS
+    for seq, t, kind, data, _ in rows[start - 1:]:
+        data = edit if seq == start and edit else data
+        h = eventlog.entry_hash(prev, seq, t, kind, data)
+        db.execute("UPDATE log SET data = ?, prev = ?, hash = ?"
+                   + (", mac = NULL" if drop_macs else "") + " WHERE seq = ?",
+                   (data, prev, h, seq))
+        prev = h
+    db.commit()
+    db.close()
+
+
+def _sql(path, *statements):
+    db = sqlite3.connect(path)
+    for st in statements:
+        db.execute(st)
+    db.commit()
+    db.close()
+
+
+def verify_cli(capsys, path, *extra):
+    """`becomingone verify-log --db path`: (exit status, the one line it said)."""
+    rc = cli.main(["verify-log", "--db", str(path), *extra])
+    out = capsys.readouterr()
+    return rc, (out.out + out.err).strip()
+
+
+def _signed_store(path, n=8):
+    with Store(path) as s:
+        _logged(s, n)
+
+
+@pytest.mark.parametrize("start", [1, 3, 8])
+def test_a_recomputed_chain_is_found_at_the_entry_edited(tmp_path, capsys, start):
+    path = tmp_path / "log.db"
+    _signed_store(path)
+    assert verify_cli(capsys, path)[0] == 0
+    _recompute(path, start, edit='{"i":99}')
+    with Store(path) as s:  # the chain itself is intact again: only the signatures tell
+        assert eventlog.verify(s._con()).ok
+        c = s.check_log()
+        assert (c.ok, c.bad) == (False, start)
+        assert c.problem == (f"entry {start}: signature does not match: the log was rewritten"
+                             f" from entry {start} (hashes recomputed without the key)")
+    rc, said = verify_cli(capsys, path)
+    assert rc == 1 and f"rewritten from entry {start}" in said, said
+
+
+@pytest.mark.parametrize("start", [1, 4])
+def test_a_recomputed_chain_without_signatures_is_found(tmp_path, capsys, start):
+    path = tmp_path / "log.db"
+    _signed_store(path)
+    _recompute(path, start, edit='{"i":99}', drop_macs=True)
+    rc, said = verify_cli(capsys, path)
+    assert rc == 1
+    if start > 1:  # unsigned entries after signed ones
+        assert f"entry {start} is not signed" in said, said
+    else:  # all unsigned, like a store from before signing: the head says it was rewritten
+        assert "head signature does not match: entry 8 is not the one signed" in said, said
+
+
+@pytest.mark.parametrize("keep", [5, 1, 0])
+def test_deleting_the_last_entries_or_all_of_them_is_found(tmp_path, capsys, keep):
+    path = tmp_path / "log.db"
+    _signed_store(path)
+    _sql(path, f"DELETE FROM log WHERE seq > {keep}")
+    rc, said = verify_cli(capsys, path)
+    assert rc == 1
+    assert (f"head signature does not match: the log was rewritten or truncated after entry"
+            f" {keep} (the signed head is entry 8)") in said, said
+
+
+def test_a_truncated_log_is_not_signed_over_until_a_person_says_so(tmp_path, capsys):
+    """The hub runs on a tampered log (ingest matters) but never signs a new
+    head over it: the head file stays as the evidence, until verify-log
+    --sign-head; the entries it writes meanwhile are signed one by one."""
+    path = tmp_path / "log.db"
+    _signed_store(path)
+    head_file = tmp_path / "log.db.head"
+    evidence = head_file.read_text()
+    _sql(path, "DELETE FROM log WHERE seq > 6")
+    with Store(path) as s:
+        assert "truncated after entry 6" in s.log_problem and "verify-log" in s.log_problem
+        assert s.health()["log"] == s.log_problem
+        s.log("after", {"x": 1}, 2000.0)
+    assert head_file.read_text() == evidence
+    assert verify_cli(capsys, path)[0] == 1
+    rc, said = verify_cli(capsys, path, "--sign-head")
+    assert rc == 0 and "signed the head: entry 7" in said and "truncated after entry 7" in said
+    with Store(path) as s:
+        assert s.log_problem == "" and s.check_log().ok
+        s.log("later", {"x": 2}, 2001.0)
+    rc, said = verify_cli(capsys, path)
+    assert rc == 0 and "ok: 8 event log entries" in said and "signed head (entry 8)" in said
+
+
+def test_key_and_head_files(tmp_path, capsys):
+    path = tmp_path / "hub.db"
+    _signed_store(path)
+    for f in ("hub.db", "hub.db.key", "hub.db.head"):  # what holds secrets (or evidence): 0600
+        assert os.stat(tmp_path / f).st_mode & 0o777 == 0o600, f
+    key = (tmp_path / "hub.db.key").read_text()
+    assert len(bytes.fromhex(key.strip())) == 32
+    head = json.loads((tmp_path / "hub.db.head").read_text())
+    assert head["seq"] == 8
+    # An edited head file: its signature is the key's only.
+    (tmp_path / "hub.db.head").write_text(json.dumps(dict(head, seq=9)))
+    rc, said = verify_cli(capsys, path)
+    assert rc == 1 and "head's signature does not match the key" in said
+    (tmp_path / "hub.db.head").write_text(json.dumps(head))
+    assert verify_cli(capsys, path)[0] == 0
+    # Without its key the log cannot be checked, and a hub will not sign on with a new one.
+    os.rename(tmp_path / "hub.db.key", tmp_path / "elsewhere.key")
+    os.rename(tmp_path / "hub.db.head", tmp_path / "elsewhere.head")
+    rc, said = verify_cli(capsys, path)
+    assert rc == 1 and "no key file" in said
+    with pytest.raises(StoreError, match="signed with the key in .*hub.db.key, which is missing"):
+        Store(path)
+    assert not (tmp_path / "hub.db.key").exists()
+    assert verify_cli(capsys, path, "--key", str(tmp_path / "elsewhere.key"))[0] == 0
+    # The key somewhere else ([hub] log_key): the head goes beside it.
+    other = tmp_path / "other.db"
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    with Store(other, log_key=keys / "log.key") as s:
+        s.log("k", {}, 1.0)
+    assert sorted(os.listdir(keys)) == ["log.head", "log.key"]
+    assert not (tmp_path / "other.db.key").exists()
+    assert verify_cli(capsys, other, "--key", str(keys / "log.key"))[0] == 0
+
+
+def test_entries_after_the_last_signed_head_are_covered_by_their_own_signatures(tmp_path):
+    """A hub killed between a commit and the next anchor leaves entries after the
+    head; they are signed, so they check out, and the next open anchors them."""
+    path = tmp_path / "log.db"
+    _signed_store(path, 5)
+    old_head = (tmp_path / "log.db.head").read_text()
+    with Store(path) as s:
+        _logged(s, 3)
+    (tmp_path / "log.db.head").write_text(old_head)  # as if the hub died before anchoring
+    db = sqlite3.connect(path)
+    c = anchor.check(db, anchor.load_key(f"{path}.key"), str(tmp_path / "log.db.head"))
+    db.close()
+    assert (c.ok, c.checked, c.signed_head) == (True, 8, 5)
+    with Store(path) as s:
+        assert s.log_problem == ""
+    assert json.loads((tmp_path / "log.db.head").read_text())["seq"] == 8
+
+
+def test_a_store_from_before_signing_is_signed_on(tmp_path, capsys):
+    path = tmp_path / "old.db"
+    _signed_store(path, 4)
+    # Back to schema 2: no mac column, no key, no head.
+    _sql(path, "ALTER TABLE log DROP COLUMN mac", "PRAGMA user_version = 2")
+    os.remove(f"{path}.key")
+    os.remove(tmp_path / "old.db.head")
+    with Store(path) as s:
+        s.log("new", {"i": 5}, 2000.0)
+        c = s.check_log()
+        assert (c.ok, c.checked, c.unsigned) == (True, 5, 4)
+    rc, said = verify_cli(capsys, path)
+    assert rc == 0 and "4 from before signing" in said
+    _recompute(path, 2, edit='{"i":99}')  # an old entry rewritten: the signed one after it fails
+    rc, said = verify_cli(capsys, path)
+    assert rc == 1 and "entry 5: signature does not match" in said
+
+
+def test_in_memory_log_is_signed_too():
+    with Store(":memory:") as s:
+        _logged(s, 3)
+        c = s.check_log()
+        assert (c.ok, c.checked, c.signed_head) == (True, 3, 3)
+        s._con().execute("DELETE FROM log WHERE seq = 3")
+        assert "truncated after entry 2" in s.check_log().problem
+
+
+# -- a damaged file ---------------------------------------------------------------
+def _filled(path, n=3000):
+    s = Store(path)
+    s.add_reports([rep(seq=i, t=float(i)) for i in range(n)])
+    return s
+
+
+def test_a_damaged_store_is_refused_at_start_with_what_to_do(tmp_path, capsys):
+    path = tmp_path / "hub.db"
+    _filled(path).close()
+    size, count = damage.pages(path)
+    damage.overwrite(path, count // 2)  # one page, in the middle of the reports
+    with pytest.raises(StoreError) as e:
+        Store(path)
+    msg = str(e.value)
+    assert f"store {path} is damaged (" in msg and "Move it aside" in msg
+    assert f"sqlite3 {path} .recover" in msg and "\n" not in msg
+    rc = cli.main(["hub", "--db", str(path), "--no-web", "--seconds", "1", "--status", "0"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err.startswith("becomingone: store ") and "is damaged" in err
+    assert len(err.splitlines()) == 1
+    # The check is bounded: given no time, it stops and says so (the store opens).
+    with Store(path, check_seconds=0.0) as s:
+        assert s.integrity.startswith("quick_check stopped after 0 s")
+    # A healthy file: checked and fine.
+    with Store(tmp_path / "fine.db") as s:
+        assert s.integrity == "new store"
+    with Store(tmp_path / "fine.db") as s:
+        assert s.integrity == "ok" and s.health()["ok"]
+
+
+def test_a_store_damaged_while_open_says_so_until_closed(tmp_path):
+    path = tmp_path / "hub.db"
+    s = _filled(path)
+    assert s.health() == {"ok": True, "error": None, "since": None, "failures": 0,
+                          "damaged": False, "integrity": "new store", "log": "ok"}
+    damage.damage_live(path)
+    with pytest.raises(StoreError, match="malformed"):
+        s.add_reports([rep(seq=i, t=float(i)) for i in range(3000, 3010)])
+    h = s.health()
+    assert (h["ok"], h["damaged"], h["failures"]) == (False, True, 1)
+    assert "database disk image is malformed" in h["error"]
+    assert s.failing().startswith("STORE DAMAGED since ")
+    s.close()  # does not raise: health() has said it
+
+
+def test_a_failing_write_makes_health_false_until_one_succeeds(tmp_path):
+    """SQLITE_FULL (the database may not grow): a real SQLite failure that ends."""
+    with _filled(tmp_path / "hub.db", 100) as s:
+        pages = s._con().execute("PRAGMA page_count").fetchone()[0]
+        s._con().execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(StoreError, match="full"):
+            s.add_reports([rep(seq=i, t=float(i)) for i in range(100, 3000)])
+        h = s.health()
+        assert (h["ok"], h["damaged"]) == (False, False) and "full" in h["error"]
+        assert s.failing().startswith("STORE FAILING since ")
+        s._con().execute(f"PRAGMA max_page_count = {pages * 100}")
+        s.add_reports([rep(seq=i, t=float(i)) for i in range(100, 3000)])
+        h = s.health()
+        assert (h["ok"], h["failures"], s.failing()) == (True, 1, "")
+
+
+def test_the_hub_exits_non_zero_when_its_store_fails_while_running(tmp_path):
+    """`becomingone hub --seconds N` on a store that is damaged while it runs:
+    the status line says so and the exit status is not 0."""
+    path = tmp_path / "hub.db"
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text("[sim]\nnodes = 3\nperiod = 5.0\n")
+    _filled(path, 100).close()
+    log = tmp_path / "hub.log"
+    with open(log, "wb") as f:
+        p = subprocess.Popen([sys.executable, "-m", "becomingone", "hub", "--config", str(cfg),
+                              "--db", str(path), "--no-web", "--seconds", "6", "--status", "0.5"],
+                             stdout=f, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        assert wait_for(lambda: "status: mesh:" in log.read_text(), 30), log.read_text()
+        damage.damage_live(path)
+        assert p.wait(60) == 1, log.read_text()
+    finally:
+        if p.poll() is None:
+            p.kill()
+    text = log.read_text()
+    assert "status: STORE DAMAGED since " in text, text
+    last = text.strip().splitlines()[-1]
+    assert last.startswith("becomingone: ") and "malformed" in last, text
 
 
 # -- files ----------------------------------------------------------------------
