@@ -33,6 +33,8 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 from support.broker import Mosquitto
+from support.frames import Frames
+from support.rigs import wait_for
 
 from becomingone import config, run
 from becomingone.logs import Log
@@ -67,11 +69,13 @@ topic = "{OUT_TOPIC}"
 """, "bench.toml")
 
 
-def report(seq, c, boot=12345):
-    return wire.encode_json({"t": "report", "node": NODE, "boot": boot, "seq": seq,
-                             "tick": (seq * 100) & wire.M30, "n": seq * 5, "drop": 0,
-                             "miss": 0, "ch": [[0, 1000, 2, c, 100, -100, 0]],
-                             "coh": [[c // 4, c // 2, c, c // 2]]})
+BENCH = Frames(node=NODE, boot=12345)  # tick = seq * 100, n = seq * 5
+
+
+def report_payload(seq, c):
+    """The MQTT payload of a report whose one channel has coherence c."""
+    return wire.encode_json(BENCH.report(seq, c=c, ch=[[0, 1000, 2, c, 100, -100, 0]],
+                                         coh=[[c // 4, c // 2, c, c // 2]]))
 
 
 def started(cid, broker, subscribe=None):
@@ -91,15 +95,6 @@ def started(cid, broker, subscribe=None):
     if not ready.wait(10):
         raise RuntimeError(f"{cid}: not connected/subscribed")
     return c
-
-
-def wait_until(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
 
 
 def measure(broker, db, tick_hz, n=TRANSITIONS, seed=7):
@@ -124,15 +119,15 @@ def measure(broker, db, tick_hz, n=TRANSITIONS, seed=7):
         for _ in range(n):
             # low: wait until the hub has it, plus a tick (and a margin) for
             # any output of the previous high still on its way
-            pub.publish(f"becomingone/{NODE}/report", report(seq, LOW), qos=1)
-            if not wait_until(lambda s=seq: taken(s), 10):
+            pub.publish(f"becomingone/{NODE}/report", report_payload(seq, LOW), qos=1)
+            if not wait_for(lambda s=seq: taken(s), 10, step=0.001):
                 raise RuntimeError("hub did not take the low report")
             seq += 1
             time.sleep(period + 0.02 + rng.uniform(0, period))
             while not arrivals.empty():
                 arrivals.get_nowait()
             t_pub = time.time()
-            pub.publish(f"becomingone/{NODE}/report", report(seq, HIGH), qos=1)
+            pub.publish(f"becomingone/{NODE}/report", report_payload(seq, HIGH), qos=1)
             seq += 1
             while True:
                 t_arr, t_state = arrivals.get(timeout=10)
