@@ -2,8 +2,8 @@
 imports on its own.
 
 ``lint-imports`` checks the import-linter contracts in pyproject.toml (layers,
-the kernel apart, a pure slow tier, tools without the hub, who builds the
-Hub).  Then each module of becomingone and kairos is imported in a fresh
+no circles inside a package, the kernel apart, a pure slow tier, tools without
+the hub, who builds the Hub).  Then each module of becomingone and kairos is imported in a fresh
 interpreter of its own: an import circle that only works when something else
 was imported first (``from a import x`` while ``a`` is half-initialised) fails
 there, whatever order the test suite happened to import things in.
