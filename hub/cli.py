@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from becomingone import __version__
+from becomingone.errors import BecomingOneError
 
 PROG = "becomingone"
 
 
-class CliError(Exception):
-    """A user error: reported as ``becomingone: message`` with exit status 1."""
+class CliError(BecomingOneError):
+    """A usage error of the command line itself (a bad option value)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,41 +65,35 @@ def cmd_hub(args: argparse.Namespace) -> int:
 
 def _run_hub(args: argparse.Namespace, sim_nodes: int, db: str | None) -> int:
     from becomingone import config, run
-    from becomingone.core import HubError
     from becomingone.logs import Log
-    from becomingone.rules import parser as rules
-    from becomingone.store import StoreError
-    from becomingone.transports.inputs import InputError
 
-    try:
-        cfg = config.load(args.config)
-        if db:
-            cfg["hub"]["db"] = db
-        if args.no_web:
-            cfg["web"]["enabled"] = False
-        if args.port is not None:
-            cfg["web"]["port"] = args.port
-        log = Log(json_lines=args.json_logs)
-        hub = run.build(cfg, log, sim_nodes=sim_nodes)
-        run.run(hub, seconds=args.seconds, status_every=args.status)
-    except (config.HubConfigError, rules.RuleError, HubError, StoreError, InputError) as exc:
-        raise CliError(str(exc)) from None
+    # The whole config (sections, rules, inputs) is checked here, before the
+    # hub creates anything (its database file, threads, sockets).
+    cfg = config.load(args.config)
+    if db:
+        cfg["hub"]["db"] = db
+    if args.no_web:
+        cfg["web"]["enabled"] = False
+    if args.port is not None:
+        cfg["web"]["port"] = args.port
+    log = Log(json_lines=args.json_logs)
+    hub = run.build(cfg, log, sim_nodes=sim_nodes)
+    run.run(hub, seconds=args.seconds, status_every=args.status)
     return 0
 
 
 def cmd_verify_log(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from becomingone.store import Store, StoreError
+    from becomingone.store import Store
 
     if not Path(args.db).exists():
         raise CliError(f"{args.db}: no such database")
+    store = Store(args.db)
     try:
-        store = Store(args.db)
         ok, n, bad = store.verify_log()
+    finally:
         store.close()
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
     if not ok:
         raise CliError(f"{args.db}: event log tampered at entry {bad} ({n} entries checked)")
     print(f"ok: {n} event log entries, hash chain intact")
@@ -108,22 +103,19 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
 def cmd_boards(args: argparse.Namespace) -> int:
     from becomingone import boards
 
-    try:
-        if args.action == "check":
-            for path in args.files:
-                try:
-                    boards.check_file(path)
-                except boards.BoardError as exc:
-                    raise CliError(f"{path}: {exc}") from None
-                print(f"ok: {path}")
-            return 0
-        for name in boards.list_boards():
-            b = boards.load_board(name)
-            sensors = ",".join(f"{s['name']}({s['kind']})" for s in b["sensors"])
-            print(f"{name:<13} {b['runtime']:<11} {','.join(b['transports']):<15} "
-                  f"{b['title']}\n{'':<13} sensors: {sensors}")
-    except boards.BoardError as exc:
-        raise CliError(str(exc)) from None
+    if args.action == "check":
+        for path in args.files:
+            try:
+                boards.check_file(path)
+            except boards.BoardError as exc:  # the message has the field, not the file
+                raise CliError(f"{path}: {exc}") from None
+            print(f"ok: {path}")
+        return 0
+    for name in boards.list_boards():
+        b = boards.load_board(name)
+        sensors = ",".join(f"{s['name']}({s['kind']})" for s in b["sensors"])
+        print(f"{name:<13} {b['runtime']:<11} {','.join(b['transports']):<15} "
+              f"{b['title']}\n{'':<13} sensors: {sensors}")
     return 0
 
 
@@ -132,10 +124,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     if args.baud < 1:
         raise CliError(f"--baud must be positive, got {args.baud}")
-    try:
-        return console.run(args.port, raw=args.raw, baud=args.baud, node=args.node)
-    except console.ConsoleError as exc:
-        raise CliError(str(exc)) from None
+    return console.run(args.port, raw=args.raw, baud=args.baud, node=args.node)
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
@@ -147,10 +136,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
 def cmd_vboard(args: argparse.Namespace) -> int:
     from becomingone import vboard
 
-    try:
-        return vboard.run(args)
-    except vboard.VBoardError as exc:
-        raise CliError(str(exc)) from None
+    return vboard.run(args)
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -248,11 +234,13 @@ def _hub_args(p: argparse.ArgumentParser,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every user-facing error (a BecomingOneError, whatever
+    layer raised it) is one line ``becomingone: message`` and exit status 1."""
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except CliError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+    except BecomingOneError as exc:
+        print(f"{PROG}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from becomingone.config import HubConfig
+from becomingone.errors import BecomingOneError
 from becomingone.logs import Log
 from becomingone.nodes.registry import Registry
 from becomingone.nodes.states import NodeStates
@@ -37,8 +38,9 @@ FAILED = "failed"  # reject reason: a valid frame the hub failed to process (a h
 REJECT_EVERY = 1.0  # s: rejects reach `recent` coalesced, one entry per source and reason
 
 
-class HubError(Exception):
-    """The hub's exception root: a user-facing message, no traceback."""
+class HubError(BecomingOneError):
+    """The hub core's errors (a command to an unknown node, a node whose link is
+    down): one line for the user, under the one root BecomingOneError."""
 
 
 class Hub:
@@ -98,7 +100,7 @@ class Hub:
         ctx = OutputContext(mqtt_publish=self._mqtt_publish(), send_command=self.send_command,
                             node_caps=self.nodes.caps, broadcast=self.broadcast,
                             sound_dir=self._sound_dir())
-        self.router = Router.from_config(self.cfg.rules_text, ctx)
+        self.router = Router.from_rules(self.cfg.rules, ctx)  # (checked by config.parse)
         for t in self.transports:
             t.start()
         self._thread = threading.Thread(target=self._loop, name="hub-core", daemon=True)

@@ -10,19 +10,23 @@ from becomingone.logs import Log
 
 
 def build(cfg: HubConfig, log: Log, sim_nodes: int = 0) -> Hub:
-    """The hub with the transports its config enables (and a sim mesh)."""
+    """The hub with the transports its config enables (and a sim mesh).
+
+    cfg is checked whole already (becomingone.config), so nothing here fails
+    on it; a hub with no transport at all runs (an SDK may only want its web
+    API) but says so, since it will hear from no node."""
     from becomingone import transports
 
     hub = Hub(cfg, log)
-    for kind in ("serial", "mqtt", "ble"):
+    for kind in transports.KINDS:
         if cfg[kind]["enabled"]:
-            t = transports.make(kind, cfg[kind], hub.sink, log.line, hub.registry.reject)
-            if t is not None:
-                hub.add_transport(t)
+            hub.add_transport(transports.make(kind, cfg[kind], hub.sink, log.line,
+                                              hub.registry.reject))
     if cfg.inputs:
         from becomingone.transports.inputs import Inputs
 
-        mqtt = cfg["mqtt"] if cfg["mqtt"]["enabled"] else None
+        # Topics ride on the MQTT transport's connection and login, if it runs.
+        mqtt = next((t for t in hub.transports if t.kind == "mqtt"), None)
         hub.add_transport(Inputs(cfg.inputs, hub.sink, log.line, mqtt=mqtt))
     n = sim_nodes or cfg["sim"]["nodes"]
     if n:
@@ -30,6 +34,10 @@ def build(cfg: HubConfig, log: Log, sim_nodes: int = 0) -> Hub:
 
         hub.add_transport(SimMesh(n, hub.sink, log.line, seed=cfg["sim"]["seed"],
                                   period=cfg["sim"]["period"]))
+    if not hub.transports:
+        where = "" if cfg.path == "(defaults)" else f" in {cfg.path}"
+        log("hub", f"no transport enabled: set enabled = true under [serial], [mqtt] or [ble]"
+                   f"{where} (or add [[inputs]], or [sim] nodes); until then no node is heard")
     return hub
 
 

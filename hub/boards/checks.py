@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from becomingone.errors import BecomingOneError
 
-class BoardError(ValueError):
+
+class BoardError(BecomingOneError, ValueError):
     """A bad board definition or node config; the message starts with the field path."""
 
     def __init__(self, path: str, message: str) -> None:

@@ -33,13 +33,14 @@ import sys
 import time
 
 from becomingone.console.frames import CommandError, Console
+from becomingone.errors import BecomingOneError
 from kairos import wire
 
 EXIT_KEY = "\x1d"  # Ctrl-]
 CTRL_C = b"\x03"
 
 
-class ConsoleError(Exception):
+class ConsoleError(BecomingOneError):
     """Cannot run the console (no port, port missing): one line for the user."""
 
 

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable
 
+from becomingone.errors import BecomingOneError
 from kairos import wire
 
 SET_KEYS = ("lags", "s", "s0", "omega", "ic", "hysteresis", "dwell")  # firmware/node/commands.py
@@ -36,7 +37,7 @@ _HOLD = 256  # unanswered pings / commands remembered (for the round trip)
 _NODE_TYPES = ("hello", "report", "event", "pong", "ack")
 
 
-class CommandError(ValueError):
+class CommandError(BecomingOneError, ValueError):
     """A typed console command with bad arguments: nothing was sent."""
 
 

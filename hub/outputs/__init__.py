@@ -56,7 +56,7 @@ class OutputContext:
     sound_dir: Path = field(default_factory=_default_sound_dir)
 
 
-class OutputError(Exception):
+class OutputError(BecomingOneError):
     """An adapter could not carry out one firing (counted, never fatal)."""
 
 

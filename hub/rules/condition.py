@@ -15,8 +15,10 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from becomingone.errors import BecomingOneError
 
-class EvalError(Exception):
+
+class EvalError(BecomingOneError):
     """A condition could not be evaluated on this state (missing value, x/0):
     the rule counts it and treats the condition as false."""
 

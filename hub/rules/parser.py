@@ -5,19 +5,20 @@ timing (docs/rules.md).  The ``when`` expressions are :mod:`becomingone.rules.co
 from __future__ import annotations
 
 import math
-import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from becomingone.errors import BecomingOneError
 from becomingone.outputs import ADAPTERS, ParamError, adapter_class
 from becomingone.rules.condition import Condition, EvalError
+from becomingone.tomllines import LineIndex
 
-__all__ = ["Condition", "EvalError", "Rule", "RuleError", "edit_rule", "parse_rules",
-           "rule_lines"]
+__all__ = ["Condition", "EvalError", "Rule", "RuleError", "edit_rule", "parse_rule_tables",
+           "parse_rules", "rule_lines"]
 
 
-class RuleError(ValueError):
+class RuleError(BecomingOneError, ValueError):
     """A bad rule in the config: ``rules[i] (line n): 'key': reason``.
 
     ``index`` (0-based position in the ``rules`` array), ``line`` (1-based line
@@ -110,23 +111,17 @@ class Rule:
         return True
 
 
-_HEADER = re.compile(r"""^\s*\[\[\s*(?:rules|"rules"|'rules')\s*\]\]""")
-_TRIPLE = re.compile(r'"""|\'\'\'')
-
-
 def rule_lines(toml_text: str) -> list[int]:
-    """1-based line numbers of the ``[[rules]]`` headers, in order (lines
-    inside multi-line strings are skipped, roughly: by counting quotes)."""
-    out, in_str = [], ""
-    for no, line in enumerate(toml_text.splitlines(), 1):
-        if not in_str and _HEADER.match(line):
-            out.append(no)
-        for q in _TRIPLE.findall(line):
-            if not in_str:
-                in_str = q
-            elif q == in_str:
-                in_str = ""
-    return out
+    """1-based line numbers of the ``[[rules]]`` headers, in order (for an
+    inline ``rules = [...]``, the line of that array), from
+    becomingone.tomllines: tomllib itself says where each rule begins, so a
+    header inside a multi-line string is not one."""
+    doc = tomllib.loads(toml_text)
+    raw = doc.get("rules")
+    if not isinstance(raw, list):
+        return []
+    lines = LineIndex(toml_text, doc)
+    return [lines.line("rules", i) or 0 for i in range(len(raw))]
 
 
 def _number(v: Any, key: str) -> float:
@@ -210,27 +205,35 @@ def edit_rule(rule: Rule, changes: Mapping[str, Any]) -> Rule:
     return new
 
 
+def parse_rule_tables(raw: Any, line: Callable[[int], int | None] | None = None) -> list[Rule]:
+    """Rules from the parsed ``rules`` array of a config (what becomingone.config
+    calls, with the TOML already read); ``line(i)`` is the line of rule i's
+    ``[[rules]]`` header, for the messages and ``Rule.line``.
+
+    Raises RuleError for any bad rule, with its ``index``, ``key`` and
+    ``reason``.  Adapter parameters are checked by each adapter's
+    ``validate`` (which needs no connection)."""
+    if not isinstance(raw, list):
+        reason = "must be an array of tables ([[rules]])"
+        raise RuleError(f"'rules' {reason}", key="rules", reason=reason)
+    out: list[Rule] = []
+    names: set[str] = set()
+    for i, r in enumerate(raw):
+        rule = _parse_one(i, r, line(i) if line else None, names)
+        names.add(rule.name)
+        out.append(rule)
+    return out
+
+
 def parse_rules(toml_text: str) -> list[Rule]:
-    """The ``[[rules]]`` of a hub config (other tables are ignored).
+    """The ``[[rules]]`` of a hub config's text (other tables are ignored).
 
     Raises RuleError for invalid TOML or any bad rule, naming the rule's index
-    and the line of its ``[[rules]]`` header.  Adapter parameters are checked
-    by each adapter's ``validate`` (which needs no connection).
+    and the line of its ``[[rules]]`` header: ``rules[i] (line n): 'key': reason``.
     """
     try:
         doc = tomllib.loads(toml_text)
     except tomllib.TOMLDecodeError as e:
         raise RuleError(f"config: invalid TOML: {e}") from None
-    raw = doc.get("rules", [])
-    if not isinstance(raw, list):
-        raise RuleError("config: 'rules' must be an array of tables ([[rules]])", key="rules")
-    lines = rule_lines(toml_text)
-    if len(lines) != len(raw):  # e.g. rules = [{...}] inline: no headers to point at
-        lines = []
-    out: list[Rule] = []
-    names: set[str] = set()
-    for i, r in enumerate(raw):
-        rule = _parse_one(i, r, lines[i] if lines else None, names)
-        names.add(rule.name)
-        out.append(rule)
-    return out
+    lines = LineIndex(toml_text, doc)
+    return parse_rule_tables(doc.get("rules", []), lambda i: lines.line("rules", i))

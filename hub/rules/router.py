@@ -11,6 +11,7 @@ the outputs: it imports them, they import nothing from here.
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -44,7 +45,14 @@ class Router:
         """Parse the config's rules and build only the adapters they use
         (RuleError for a bad rule: the parser has checked each action and its
         parameters, so no adapter is built for a config that is refused)."""
-        rules = parse_rules(toml_text)
+        return cls.from_rules(parse_rules(toml_text), ctx)
+
+    @classmethod
+    def from_rules(cls, rules: list[Rule], ctx: OutputContext) -> Router:
+        """A router for parsed rules (a HubConfig's, checked when it was read),
+        building only the adapters they use.  It fires copies: the firing
+        state of one hub's rules is not another's (a config can serve two)."""
+        rules = [copy.copy(r) for r in rules]
         adapters: dict[str, Adapter] = {}
         try:
             for r in rules:

@@ -14,6 +14,8 @@ import sys
 from array import array
 from typing import Any
 
+from becomingone.errors import BecomingOneError
+
 REPORT_INTS = ("boot", "seq", "tick", "n", "drop", "miss")
 EVENT_INTS = ("boot", "seq", "tick", "i", "on", "c", "n")
 M30 = 0x3FFFFFFF
@@ -21,7 +23,7 @@ M30 = 0x3FFFFFFF
 Signature = dict[str, tuple[float, float, float, float]]
 
 
-class StoreError(Exception):
+class StoreError(BecomingOneError):
     """Anything that goes wrong in the store: bad input, bad file, SQLite errors."""
 
 

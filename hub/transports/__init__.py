@@ -1,7 +1,11 @@
 """The hub's links to the nodes: serial, MQTT and BLE.
 
-    t = make("serial", {"ports": "auto"}, sink, log)
+    t = make("serial", config.section("serial", ports="auto"), sink, log)
     t.start()
+
+A transport reads its section of the hub config ([serial], [mqtt], [ble]),
+complete: becomingone.config holds the defaults, and section() fills them in
+for a transport built without a config file.
 
 make() imports a transport's module (and so its library: pyserial, paho,
 bleak) only when asked for it.  A transport whose library is missing is
@@ -41,9 +45,9 @@ def _cls(kind: str) -> type[Transport]:
 
 def make(kind: str, cfg: dict[str, Any] | None, sink: Sink, log: Log = print,
          reject: Reject | None = None) -> Transport:
-    """A transport of this kind, not yet started.  TransportError for an
-    unknown kind; a Disabled transport (logged once) if its library is
-    missing or it cannot be built."""
+    """A transport of this kind, not yet started, on ``cfg``: its complete,
+    checked config section.  TransportError for an unknown kind; a Disabled
+    transport (logged once) if its library is missing or it cannot be built."""
     try:
         cls = _cls(kind)
     except ImportError as e:
@@ -52,7 +56,7 @@ def make(kind: str, cfg: dict[str, Any] | None, sink: Sink, log: Log = print,
         return Disabled(kind, why, log)
     try:
         return cls(cfg or {}, sink, log, reject)
-    except (ValueError, TypeError, KeyError) as e:
+    except (ValueError, TypeError) as e:  # (a missing key is the caller's bug: raised)
         why = f"bad config: {e}"
         log(f"{kind}: {why}; {kind} transport off")
         return Disabled(kind, why, log)

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from becomingone.errors import BecomingOneError
+
 # sink(msg, source, t_rx, ack): msg is a validated wire dict (or a synthesised
 # {"t": "status", "node": id, "online": bool}); source names where it came
 # from ("serial:/dev/ttyACM0", "mqtt", "ble:AA:BB:.."); t_rx = time.time() at
@@ -26,12 +28,9 @@ Log = Callable[[str], None]
 # (the signature of Registry.reject).
 Reject = Callable[[str, str, str | None], None]
 
-BACKOFF_MIN = 0.2  # s before the first reopen / reconnect
-BACKOFF_MAX = 5.0
-
-
-class TransportError(Exception):
-    """The one exception root of the hub's transports."""
+class TransportError(BecomingOneError):
+    """The transports' errors (a node not heard, a port not open), under the
+    one root BecomingOneError."""
 
 
 class Transport:

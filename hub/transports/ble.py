@@ -44,10 +44,11 @@ class BleTransport(Transport):
     def __init__(self, cfg: dict[str, Any], sink: Sink, log: Log = print,
                  reject: Reject | None = None) -> None:
         super().__init__(cfg, sink, log, reject)
-        self.scan_s = float(self.cfg.get("scan", 5.0))  # s per scan
-        self.rescan_s = float(self.cfg.get("rescan", 5.0))  # s between scans
-        self.names = set(self.cfg.get("names", []))
-        self.devices = {a.upper() for a in self.cfg.get("devices", [])}
+        # The [ble] section: every key is there (config.DEFAULTS has the defaults).
+        self.scan_s = float(self.cfg["scan"])  # s per scan
+        self.rescan_s = float(self.cfg["rescan"])  # s between scans
+        self.names = set(self.cfg["names"])
+        self.devices = {a.upper() for a in self.cfg["devices"]}
         self.state = "idle"  # idle | scanning | stopped: <why>
         self._asm: dict[str, wirebin.Reassembler] = {}
         self._clients: dict[str, Any] = {}  # address -> connected BleakClient

@@ -33,112 +33,145 @@ _KEYS = {"name", "mqtt_topic", "scale", "every", "period_ms", *NORMALIZER_KEYS, 
 _NUM = re.compile(rb"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
 
 
-class InputError(ValueError):
-    """A bad [[inputs]] entry: the message names the entry and the key."""
+class InputError(TransportError, ValueError):
+    """A bad [[inputs]] entry: ``inputs[i] key: reason``.
+
+    ``index`` (the entry's position, None for the array as a whole), ``key``
+    (None when the entry as a whole is at fault) and ``reason`` let
+    becomingone.config add the file and line.
+    """
+
+    def __init__(self, reason: str, *, index: int | None = None, key: str | None = None) -> None:
+        where = "inputs" if index is None else f"inputs[{index}]"
+        super().__init__(f"{where} {key}: {reason}" if key else f"{where}: {reason}")
+        self.index, self.key, self.reason = index, key, reason
 
 
 class _Virtual:
-    def __init__(self, i: int, spec: dict[str, Any]) -> None:
-        where = f"inputs[{i}]"
+    """One input: its settings checked, its kernel built, its hello valid."""
+
+    def __init__(self, i: int, spec: Any) -> None:
+        def bad(key: str | None, reason: str) -> InputError:
+            return InputError(reason, index=i, key=key)
+
+        if not isinstance(spec, dict):
+            raise bad(None, "must be a table ([[inputs]])")
         unknown = sorted(set(spec) - _KEYS)
         if unknown:
-            known = ", ".join(sorted(_KEYS))
-            raise InputError(f"{where} {unknown[0]}: unknown key (known: {known})")
+            raise bad(unknown[0], f"unknown key (known: {', '.join(sorted(_KEYS))})")
         name = spec.get("name")
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,24}", name):
-            raise InputError(f"{where} name: 1..24 chars of [A-Za-z0-9_.-] required, got {name!r}")
+            raise bad("name", f"1..24 chars of [A-Za-z0-9_.-] required, got {name!r}")
         self.node = "input-" + name
-        self.scale = _number(where, "scale", spec.get("scale", 1.0))
-        self.every = _int(where, "every", spec.get("every", 10))
-        self.period = _int(where, "period_ms", spec.get("period_ms", 1000))
+        self.scale = _number(bad, "scale", spec.get("scale", 1.0))
+        self.every = _int(bad, "every", spec.get("every", 10), 1, 65535)
+        self.period = _int(bad, "period_ms", spec.get("period_ms", 1000), 1, 60000)
         topic = spec.get("mqtt_topic")
         if topic is not None and (not isinstance(topic, str) or not topic
-                                  or any(c in topic for c in "+#")):
-            raise InputError(f"{where} mqtt_topic: a topic without wildcards required, "
-                             f"got {topic!r}")
+                                  or any(c in topic for c in "+#\0")):
+            raise bad("mqtt_topic", f"a topic without wildcards required, got {topic!r}")
         try:
             # What the entry leaves out takes the kernel's defaults (kairos.defaults).
             self.norm = Normalizer(**{k: spec[k] for k in NORMALIZER_KEYS if k in spec})
             self.ch = Channel(**{k: spec[k] for k in CHANNEL_KEYS if k in spec})
-        except ValueError as e:
-            raise InputError(f"{where} {e}") from None
-        if not 1 <= self.every <= 65535 or not 1 <= self.period <= 60000:
-            raise InputError(f"{where}: every must be 1..65535 and period_ms 1..60000")
+        except (ValueError, TypeError) as e:  # "s must be an int in 2..15, got 99"
+            key, _, reason = str(e).partition(" ")
+            if key in _KEYS:
+                raise bad(key, reason) from None
+            raise bad(None, str(e)) from None
         self.topic = topic
         self.seq = 0
         self.n = 0
         self.mean = 0
+        bad_hello = wire.validate(self.hello(boot=0, seq=0, tick=0))
+        if bad_hello:
+            raise bad(None, f"its hello would be {bad_hello} (check lags, s, period_ms)")
+
+    def hello(self, **head: int) -> dict:
+        ch = self.ch
+        return dict({"t": "hello", "node": self.node}, **head, board="hub-input", fw="hub",
+                    period=self.period, every=self.every, weight=1, caps=[],
+                    ch=[{"name": self.node[6:][:16], "lags": list(ch.lags), "s": ch.s,
+                         "s0": ch.s0, "ic": ch.ic}])
 
 
-def _number(where: str, key: str, v: Any) -> float:
+def _number(bad: Callable[..., InputError], key: str, v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v == 0:
-        raise InputError(f"{where} {key}: must be a finite non-zero number, got {v!r}")
+        raise bad(key, f"must be a finite non-zero number, got {v!r}")
     return float(v)
 
 
-def _int(where: str, key: str, v: Any) -> int:
+def _int(bad: Callable[..., InputError], key: str, v: Any, lo: int, hi: int) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        raise InputError(f"{where} {key}: must be an int, got {v!r}")
+        raise bad(key, f"must be an int, got {v!r}")
+    if not lo <= v <= hi:
+        raise bad(key, f"must be {lo}..{hi}, got {v}")
     return v
 
 
+def _virtuals(specs: Any) -> dict[str, _Virtual]:
+    if not isinstance(specs, list):
+        raise InputError("must be an array of tables ([[inputs]])")
+    out: dict[str, _Virtual] = {}
+    for i, spec in enumerate(specs):
+        v = _Virtual(i, spec)
+        if v.node in out:
+            raise InputError(f"{spec['name']!r} is used twice", index=i, key="name")
+        out[v.node] = v
+    return out
+
+
+def check_inputs(specs: Any) -> list[dict[str, Any]]:
+    """The [[inputs]] of a config, checked as Inputs will run them (InputError
+    for the first bad entry); a copy of each entry."""
+    _virtuals(specs)
+    return [dict(s) for s in specs]
+
+
 class Inputs(Transport):
-    """The virtual nodes, as one transport ("input")."""
+    """The virtual nodes, as one transport ("input").
+
+    ``mqtt``: the hub's MQTT transport (or None); an input's ``mqtt_topic``
+    is subscribed over its connection and login (MqttTransport.route), so
+    no second client and no second set of credentials.  Without one, the
+    inputs take numbers by POST only, and start() says so.
+    """
 
     kind = "input"
 
     def __init__(self, specs: list[dict], sink: Callable, log: Callable[[str], None] = print,
-                 mqtt: dict | None = None, clock: Callable[[], float] | None = None) -> None:
+                 mqtt: Any = None, clock: Callable[[], float] | None = None) -> None:
         super().__init__({}, sink, log)
         import time
 
         self._clock = clock or time.time
         self.boot = int(self._clock() * 1000) & _M30  # new per run: a restart is a new boot
-        self.inputs: dict[str, _Virtual] = {}
-        for i, spec in enumerate(specs):
-            v = _Virtual(i, spec)
-            if v.node in self.inputs:
-                raise InputError(f"inputs[{i}] name: {spec['name']!r} is used twice")
-            self.inputs[v.node] = v
-        self._mqtt_cfg = mqtt
-        self._client: Any = None
+        self.inputs = _virtuals(specs)
+        self._mqtt = mqtt
         self._lock2 = threading.Lock()
 
     def start(self) -> None:
         for v in self.inputs.values():
             self._deliver(self._hello(v), "input", None)
         topics = {v.topic: v for v in self.inputs.values() if v.topic}
-        if topics and self._mqtt_cfg:
-            self._subscribe(topics)
-
-    def _subscribe(self, topics: dict[str, _Virtual]) -> None:
-        try:
-            import paho.mqtt.client as mqtt
-        except ImportError:
-            self.log("input: paho-mqtt is not installed; inputs take numbers by POST only")
+        if not topics:
             return
-
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="becomingone-inputs")
-        c.on_connect = lambda cl, u, f, rc, p: [cl.subscribe(t, qos=1) for t in topics]
-        c.on_message = lambda cl, u, m: self._on_mqtt(topics, m)
-        c.connect_async(self._mqtt_cfg.get("host", "127.0.0.1"), self._mqtt_cfg.get("port", 1883))
-        c.loop_start()
-        self._client = c
-
-    def _on_mqtt(self, topics: dict[str, _Virtual], m: Any) -> None:
-        v = topics.get(m.topic)
-        if v is None:
+        route = getattr(self._mqtt, "route", None)  # (a Disabled transport has none)
+        if route is None:
+            why = ("[mqtt] is not enabled" if self._mqtt is None else
+                   f"the MQTT transport is off ({getattr(self._mqtt, 'reason', '?')})")
+            self.log(f"input: {', '.join(topics)}: {why}, so these inputs take numbers by "
+                     "POST /api/inputs/<name> only")
             return
-        values = parse_numbers(m.payload)
+        for topic, v in topics.items():
+            route(topic, lambda _topic, payload, v=v: self._on_mqtt(v, payload))
+
+    def _on_mqtt(self, v: _Virtual, payload: bytes) -> None:
+        values = parse_numbers(payload)
         if not values:
-            self._merge({"malformed": 1}, "input:" + m.topic, v.node)
+            self._merge({"malformed": 1}, "input:" + (v.topic or v.node), v.node)
             return
         self.feed(v.node, values)
-
-    def _halt(self) -> None:
-        if self._client is not None:
-            self._client.loop_stop()
-            self._client.disconnect()
 
     def _send(self, route: Any, msg: dict) -> None:
         raise TransportError("a hub-side input takes no commands")
@@ -182,15 +215,8 @@ class Inputs(Transport):
                      "tick": int(self._clock() * 1000) & _M30}, **fields)
 
     def _hello(self, v: _Virtual) -> dict:
-        ch = v.ch
-        msg = self._frame(v, "hello", board="hub-input", fw="hub", period=v.period,
-                          every=v.every, weight=1, caps=[],
-                          ch=[{"name": v.node[6:][:16], "lags": list(ch.lags), "s": ch.s,
-                               "s0": ch.s0, "ic": ch.ic}])
-        bad = wire.validate(msg)
-        if bad:
-            raise InputError(f"input {v.node}: its hello is {bad} (check lags, s, period_ms)")
-        return msg
+        seq, v.seq = v.seq, (v.seq + 1) & _M30  # (checked valid when the input was built)
+        return v.hello(boot=self.boot, seq=seq, tick=int(self._clock() * 1000) & _M30)
 
 
 def parse_numbers(payload: bytes | str) -> list[float]:

@@ -8,26 +8,23 @@ Frames that are refused (bad JSON, wrong topic) are acked at once: a
 redelivery would be refused again.  `status` (the node's retained "online"
 and its last will "offline") becomes {"t": "status", "node", "online"}.
 paho's own thread reconnects with backoff; nothing here raises at runtime.
+
+Other topics can ride on the same connection (and login): route(topic,
+handler) is how the hub-side inputs (becomingone.transports.inputs) take
+numbers from a topic without a second client.  The settings are the [mqtt]
+section of the config, complete (becomingone.config has the defaults).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from becomingone.transports.base import (
-    BACKOFF_MAX,
-    BACKOFF_MIN,
-    Ack,
-    Log,
-    Reject,
-    Sink,
-    Transport,
-    TransportError,
-)
+from becomingone.transports.base import Ack, Log, Reject, Sink, Transport, TransportError
 from kairos import wire
 
 FRAME_KINDS = ("hello", "report", "event", "pong", "ack")
@@ -40,22 +37,23 @@ class MqttTransport(Transport):
     def __init__(self, cfg: dict[str, Any], sink: Sink, log: Log = print,
                  reject: Reject | None = None) -> None:
         super().__init__(cfg, sink, log, reject)
-        c = self.cfg
-        self.host = str(c.get("host", "127.0.0.1"))
-        self.port = int(c.get("port", 1883))
-        self.prefix = str(c.get("prefix", "becomingone")).rstrip("/")
-        self.client_id = str(c.get("client_id", "becomingone-hub"))
-        self.keepalive = int(c.get("keepalive", 30))
+        c = self.cfg  # the [mqtt] section: every key is there (config.DEFAULTS)
+        self.host = str(c["host"])
+        self.port = int(c["port"])
+        self.prefix = str(c["prefix"]).rstrip("/")
+        self.client_id = str(c["client_id"])
+        self.keepalive = int(c["keepalive"])
         self.connected = False
         self.ready = threading.Event()  # connected and subscribed
         self._gen = 0  # connection generation: an ack from an older one is dropped
         self._connects = 0
+        self._topics: dict[str, Callable[[str, bytes], None]] = {}  # route(): topic -> handler
         cl = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
                          clean_session=False, manual_ack=True)
-        if c.get("username"):
-            cl.username_pw_set(str(c["username"]), c.get("password"))
-        cl.reconnect_delay_set(float(c.get("backoff_min", BACKOFF_MIN)),  # type: ignore[arg-type]
-                               float(c.get("backoff_max", BACKOFF_MAX)))  # type: ignore[arg-type]
+        if c["username"]:
+            cl.username_pw_set(str(c["username"]), c["password"] or None)
+        cl.reconnect_delay_set(float(c["backoff_min"]),  # type: ignore[arg-type]
+                               float(c["backoff_max"]))  # type: ignore[arg-type]
         cl.on_connect = self._on_connect
         cl.on_disconnect = self._on_disconnect
         cl.on_message = self._on_message
@@ -85,7 +83,8 @@ class MqttTransport(Transport):
             self._connects += 1
             if self._connects > 1:
                 self.reconnects += 1
-            self.connected = True
+            self.connected = True  # (under the lock: route() then subscribes by itself)
+            routed = [(t, 1) for t in self._topics]
         self._unsay("connect")
         self._unsay("down")
         if not flags.session_present:
@@ -93,9 +92,11 @@ class MqttTransport(Transport):
             # subscriptions (and re-subscribing would resend retained frames).
             subs = [(f"{self.prefix}/+/{k}", 1) for k in FRAME_KINDS]
             subs.append((f"{self.prefix}/+/status", 1))
-            client.subscribe(subs)
+            client.subscribe(subs + routed)
         else:
             self.ready.set()
+            if routed:  # the config may name a topic the saved session does not have
+                client.subscribe(routed)
         session = "resumed" if flags.session_present else "new"
         self.log(f"mqtt: connected to {self.host}:{self.port} ({session} session)")
 
@@ -151,6 +152,31 @@ class MqttTransport(Transport):
         if ack:
             ack()  # refused: a redelivery would be refused again
         self._merge(counts, "mqtt", node)
+
+    # -- other topics on this connection --------------------------------------------
+    def route(self, topic: str, handler: Callable[[str, bytes], None]) -> None:
+        """Deliver the messages on ``topic`` (an exact topic name) to
+        ``handler(topic, payload)``, in paho's thread, over this transport's
+        connection and login.  Subscribed at QoS 1 on every connect (now too,
+        if connected); each message is acknowledged once the handler returns.
+        After a reconnect a retained message on the topic comes again."""
+        with self._lock:
+            self._topics[topic] = handler
+            live = self.connected
+        self.client.message_callback_add(topic, self._on_routed)  # not to _on_message
+        if live:
+            self.client.subscribe(topic, qos=1)
+
+    def _on_routed(self, client: mqtt.Client, userdata: Any, m: mqtt.MQTTMessage) -> None:
+        handler = self._topics.get(m.topic)
+        try:
+            if handler is not None:
+                handler(m.topic, m.payload)
+        except Exception as e:  # noqa: BLE001 - a handler's bug must not kill paho's thread
+            self.log(f"mqtt: handler for {m.topic} failed: {e!r}")
+        finally:
+            if m.qos > 0:
+                self._ack_once(m.mid, m.qos)()  # (a redelivery would fail the same way)
 
     # -- frames out ----------------------------------------------------------------
     def _send(self, route: Any, msg: dict) -> None:

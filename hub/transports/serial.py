@@ -4,7 +4,8 @@ One reader thread per port, pyserial with a short read timeout, one
 wire.LineDecoder per open (REPL chatter and tracebacks between frames are
 skipped and counted as "noise").  Unplug, replug and board resets are
 survived: on SerialException / OSError the port is closed and reopened
-with backoff (0.2 s doubling to 5 s).  With "ports": "auto" a discovery
+with backoff ([serial] backoff_min doubling up to backoff_max: 0.2 s to 5 s
+by default).  With "ports": "auto" a discovery
 thread lists the USB serial ports of the usual MCU vendors every few
 seconds and starts a reader for each new one; a reader of a discovered
 port ends when its port is gone (discovery starts it again on return).
@@ -19,15 +20,7 @@ from typing import Any
 import serial
 import serial.tools.list_ports
 
-from becomingone.transports.base import (
-    BACKOFF_MAX,
-    BACKOFF_MIN,
-    Log,
-    Reject,
-    Sink,
-    Transport,
-    TransportError,
-)
+from becomingone.transports.base import Log, Reject, Sink, Transport, TransportError
 from kairos import wire
 
 # USB vendor ids of boards that run nodes.
@@ -75,11 +68,11 @@ class SerialTransport(Transport):
     def __init__(self, cfg: dict[str, Any], sink: Sink, log: Log = print,
                  reject: Reject | None = None) -> None:
         super().__init__(cfg, sink, log, reject)
-        ports = self.cfg.get("ports", "auto")
+        # The [serial] section: every key is there (config.DEFAULTS has the defaults).
+        ports = self.cfg["ports"]
         self.auto = ports == "auto"
-        self.baud = int(self.cfg.get("baud", 115200))
-        self.backoff = (float(self.cfg.get("backoff_min", BACKOFF_MIN)),
-                        float(self.cfg.get("backoff_max", BACKOFF_MAX)))
+        self.baud = int(self.cfg["baud"])
+        self.backoff = (float(self.cfg["backoff_min"]), float(self.cfg["backoff_max"]))
         self._ports: dict[str, _Port] = {}
         if not self.auto:
             if isinstance(ports, str):

@@ -24,6 +24,7 @@ import threading
 from collections import deque
 from typing import Any
 
+from becomingone.errors import BecomingOneError
 from becomingone.web import views
 
 FIELDS = ("online", "c", "tau", "collapsed", "aligned", "channels")
@@ -46,7 +47,7 @@ def next_slot(slot: float, period: float, now: float) -> float:
     return nxt if nxt >= now else now + period
 
 
-class SubscribeError(ValueError):
+class SubscribeError(BecomingOneError, ValueError):
     """A bad subscribe message: the text goes back to the client."""
 
 

@@ -13,11 +13,12 @@ from typing import Any
 
 import uvicorn
 
+from becomingone.errors import BecomingOneError
 from becomingone.web.app import create_app
 from becomingone.web.auth import resolve_token
 
 
-class WebError(Exception):
+class WebError(BecomingOneError):
     """The web server could not start (the message says why)."""
 
 

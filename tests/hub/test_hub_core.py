@@ -157,7 +157,8 @@ mqtt_topic = "house/door"
     assert r.returncode == 0, out
     assert "Traceback" not in out and "AttributeError" not in out, out
     assert "mqtt: paho-mqtt is not installed" in out, out
-    assert "input: paho-mqtt is not installed; inputs take numbers by POST only" in out, out
+    assert ("input: house/door: the MQTT transport is off (paho-mqtt is not installed"
+            in out and "inputs take numbers by POST" in out), out
 
 
 def test_a_store_without_saved_nodes_still_seeds_the_dedup(tmp_path):

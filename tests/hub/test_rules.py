@@ -208,9 +208,9 @@ def test_a_header_inside_a_multiline_string_is_not_counted():
         parse_rules(text)
 
 
-def test_inline_rules_array_has_no_line_but_still_an_index():
-    text = 'rules = [{name = "a", when = "G > 0", action = "nope"}]\n'
-    with pytest.raises(RuleError, match=r"^rules\[0\]: 'action': unknown action 'nope'"):
+def test_inline_rules_array_points_at_its_line():
+    text = 'a = 1\nrules = [{name = "a", when = "G > 0", action = "nope"}]\n'
+    with pytest.raises(RuleError, match=r"^rules\[0\] \(line 2\): 'action': unknown action"):
         parse_rules(text)
 
 
@@ -298,8 +298,8 @@ def test_duplicate_names_and_bad_toml():
         parse_rules('[[rules]]\nname = "a\n')
     with pytest.raises(RuleError, match="'rules' must be an array"):
         parse_rules('rules = 3\n')
-    with pytest.raises(RuleError, match=r"^rules\[0\]: must be a table"):
-        parse_rules('rules = [1]\n')  # an inline array has no [[rules]] header to point at
+    with pytest.raises(RuleError, match=r"^rules\[0\] \(line 1\): must be a table"):
+        parse_rules('rules = [1]\n')  # an inline array: the line it starts on
 
 
 def test_no_rules_is_fine_and_other_tables_are_ignored():

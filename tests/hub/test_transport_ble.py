@@ -8,6 +8,7 @@ import time
 import pytest
 from support.frames import Frames
 
+from becomingone import config
 from becomingone.transports import Disabled, TransportError, make
 from becomingone.transports.base import Transport
 from kairos import wirebin
@@ -39,7 +40,7 @@ def notes(msg, mtu=20, counter=None):
 @pytest.fixture
 def ble():
     sink, logs = Sink(), []
-    t = make("ble", {}, sink, logs.append)
+    t = make("ble", config.section("ble"), sink, logs.append)
     assert t.kind == "ble"
     return t, sink, logs
 

@@ -12,6 +12,7 @@ import pytest
 from support.frames import Frames
 from support.rigs import wait_for
 
+from becomingone import config
 from becomingone.nodes.registry import Registry
 from becomingone.transports import TransportError, make
 from kairos import wire
@@ -73,8 +74,8 @@ class Sink:
 
 def hub(broker, sink, client_id="hub-test", **cfg):
     logs = []
-    t = make("mqtt", dict({"host": broker.host, "port": broker.port, "client_id": client_id,
-                           "keepalive": 5}, **cfg), sink, logs.append)
+    t = make("mqtt", config.section("mqtt", host=broker.host, port=broker.port,
+                                    client_id=client_id, keepalive=5, **cfg), sink, logs.append)
     t.logs = logs
     t.start()
     assert t.ready.wait(10), logs
@@ -196,3 +197,50 @@ def test_broker_restart_reconnects_by_itself(mosquitto):
         assert sum("disconnected" in line for line in t.logs) == 1
     finally:
         t.stop()
+
+
+def test_the_reconnect_waits_backoff_min(mosquitto):
+    """[mqtt] backoff_min is what paho waits before its first reconnect: with
+    2 s, the hub is not back before 2 s have passed since the broker went
+    (with the default 0.2 s it was back in about 0.3 s here)."""
+    t = hub(mosquitto, Sink(), backoff_min=2.0, backoff_max=2.0)
+    try:
+        gone = time.monotonic()  # (the broker closes the connection after this)
+        mosquitto.restart()
+        assert wait_for(lambda: t.status()["reconnects"] == 1, 15), t.logs
+        assert time.monotonic() - gone >= 1.9
+    finally:
+        t.stop()
+
+
+def test_routed_topics_share_the_connection_and_are_acked(mosquitto):
+    """route(): another topic on the transport's own connection (what the
+    hub-side inputs use), subscribed on connect, each message acked."""
+    got = []
+    t = make("mqtt", config.section("mqtt", host=mosquitto.host, port=mosquitto.port,
+                                    client_id="hub-route", keepalive=5), Sink(), print)
+    t.route("house/door/level", lambda topic, payload: got.append((topic, payload)))
+    t.start()
+    node = Client(mosquitto, "door")
+    try:
+        assert t.ready.wait(10)
+        assert wait_for(lambda: "\thouse/door/level (QoS 1)" in mosquitto.logs())
+        node.pub("house/door/level", b"12.5")
+        assert wait_for(lambda: got == [("house/door/level", b"12.5")])
+        t.route("house/window", lambda topic, payload: got.append((topic, payload)))  # live
+        assert wait_for(lambda: "\thouse/window (QoS 1)" in mosquitto.logs())
+        node.pub("house/window", b"1")
+        assert wait_for(lambda: len(got) == 2)
+    finally:
+        t.stop()
+    t = make("mqtt", config.section("mqtt", host=mosquitto.host, port=mosquitto.port,
+                                    client_id="hub-route", keepalive=5), Sink(), print)
+    t.route("house/door/level", lambda topic, payload: got.append((topic, payload)))
+    t.start()
+    try:
+        assert t.ready.wait(10)
+        time.sleep(0.5)
+        assert len(got) == 2  # acked: the resumed session redelivers nothing
+    finally:
+        t.stop()
+        node.close()

@@ -14,6 +14,7 @@ from support.frames import Frames
 from support.nodeharness import sim_board, stage
 from support.rigs import Cable, needs_socat, wait_for
 
+from becomingone import config
 from becomingone.nodes.registry import Registry
 from becomingone.transports import TransportError, make
 from kairos import wire
@@ -52,7 +53,7 @@ def rig(tmp_path):
     cable = Cable(tmp_path)
     cable.plug()
     sink, reg, logs = Collect(), Registry(), []
-    t = make("serial", {"ports": [cable.host], "baud": 115200}, sink, logs.append, reg.reject)
+    t = make("serial", config.section("serial", ports=[cable.host]), sink, logs.append, reg.reject)
     t.start()
     try:
         # pyserial flushes the input when it opens a port: bytes the node end
@@ -172,7 +173,7 @@ def test_auto_without_boards_says_so_once_and_keeps_looking(monkeypatch):
 
     monkeypatch.setattr(hub_serial, "DISCOVER_EVERY", 0.05)
     logs = []
-    t = make("serial", {"ports": "auto"}, Collect(), logs.append)
+    t = make("serial", config.section("serial", ports="auto"), Collect(), logs.append)
     t.start()
     try:
         time.sleep(0.5)  # ~10 scans
