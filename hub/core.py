@@ -10,6 +10,7 @@ emergence, witnessing, output rules, clock-sync pings, periodic saves.
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Any
 from becomingone.config import HubConfig
 from becomingone.errors import BecomingOneError
 from becomingone.logs import Log
-from becomingone.nodes.registry import Registry
+from becomingone.nodes.registry import LATE, NEW, STATUS, Registry
 from becomingone.nodes.states import NodeStates
 from becomingone.slowtier.clocksync import ClockSync
 from becomingone.slowtier.master import Master
@@ -36,6 +37,9 @@ _LINGER = 0.010  # s a batch may wait for more frames of a busy stream ...
 _GAP = 0.002  # ... as long as the next comes within this
 FAILED = "failed"  # reject reason: a valid frame the hub failed to process (a hub bug)
 REJECT_EVERY = 1.0  # s: rejects reach `recent` coalesced, one entry per source and reason
+HELLO_EVERY = 5.0  # s: a node whose frames the dedup can't place is asked for its hello this often
+ACCEPTED = (NEW, LATE, STATUS)  # registry verdicts whose frame is processed
+ASK_HELLO = (wire.NOHELLO, wire.AHEAD, wire.REPLAY)  # verdicts a hello from the node settles
 
 
 class HubError(BecomingOneError):
@@ -71,7 +75,10 @@ class Hub:
         self._q: queue.SimpleQueue = queue.SimpleQueue()  # (C: cheap per frame)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._boot = int(clock() * 1000) & _M30
+        # Random, as a node's boot id: a hub restarted within the same
+        # millisecond (or on a fake clock) must not look like its previous run
+        # to the nodes, which drop a frame whose (boot, seq) they have seen.
+        self._boot = int.from_bytes(os.urandom(4), "little") & _M30
         self._seq = itertools.count()
         self._cid = itertools.count(1)
         self._send_lock = threading.Lock()
@@ -79,6 +86,7 @@ class Hub:
         self._clock_boot: dict[str, int] = {}
         self._next = {"ping": 0.0, "save": 0.0, "compact": 0.0, "decay": 0.0, "rejects": 0.0}
         self._rejects_seen: dict[tuple[str, str], int] = {}
+        self._hello_asked: dict[str, float] = {}  # node -> when it was last asked for a hello
         self._restore()
 
     # -- wiring -------------------------------------------------------------------
@@ -203,14 +211,18 @@ class Hub:
 
     def process(self, batch: list[tuple[dict, str, float, Any]]) -> None:
         """Accept, timestamp, store, then acknowledge a batch of frames."""
-        reports, events, acks = [], [], []
+        reports, events, acks, unsure = [], [], [], []
         for msg, source, t_rx, ack in batch:
             self.counters["frames"] += 1
             if ack is not None:
                 acks.append(ack)
             try:
                 # The transports' decoders validated every frame (their contract).
-                if not self.registry.accept(msg, source, t_rx, validated=True):
+                v = self.registry.judge(msg, source, t_rx, validated=True,
+                                        stored=self._in_store)
+                if v in ASK_HELLO:
+                    unsure.append(msg["node"])
+                if v not in ACCEPTED:
                     continue
                 self._one(msg, t_rx, reports, events)
             except Exception as e:  # noqa: BLE001 - one frame must not lose the batch
@@ -221,6 +233,31 @@ class Hub:
         for ack in acks:
             ack()
         self.counters["acked"] += len(acks)
+        if unsure:
+            self._ask_hello(unsure)
+
+    def _in_store(self, msg: dict) -> bool:
+        """For the dedup, about a frame older than it remembers: is it stored?
+        Reports and events are looked up; other frames are not stored, and
+        an old one is taken for a repeat (an old hello must not win)."""
+        if msg["t"] in ("report", "event"):
+            return self.store.has_frame(msg["node"], msg["boot"], msg["seq"])
+        return True
+
+    def _ask_hello(self, nodes: list[str]) -> None:
+        """A node sent frames of a boot the hub has no hello for, a seq too
+        far ahead, or an old boot's: ask for its hello (at most once per
+        HELLO_EVERY), which settles its boot and seq (docs/protocol.md §6).
+        The frames refused meanwhile are not acknowledged: the node resends."""
+        now = self.clock()
+        for node in dict.fromkeys(nodes):
+            if now - self._hello_asked.get(node, -HELLO_EVERY) < HELLO_EVERY:
+                continue
+            self._hello_asked[node] = now
+            try:
+                self.send_command(node, "hello", {})
+            except Exception as e:  # noqa: BLE001 - gone, or its link is down: it says hello on return
+                self.log("dedup", f"asking {node} for its hello failed: {e}")
 
     def _one(self, msg: dict, t_rx: float, reports: list, events: list) -> None:
         t, node = msg["t"], msg["node"]

@@ -16,9 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kairos import wire
+from kairos.dedup import LATE, NEW, OLD
 
 HELLO_KEYS = ("board", "fw", "period", "every", "weight", "caps", "ch")
 MAX_BOOTS = 4  # previous boot ids remembered per node (as wire.Dedup does)
+# judge() verdicts beyond kairos.dedup's (NEW, LATE, DUPLICATE, REPLAY,
+# NOHELLO, AHEAD; its OLD is resolved here).
+INVALID, STATUS, SAME = "invalid", "status", "same"
+ACCEPTED = (NEW, LATE, STATUS)  # what accept() calls new
+REFUSED = (wire.DUPLICATE, wire.REPLAY, wire.NOHELLO, wire.AHEAD)  # counted per node, by verdict
 
 
 @dataclass
@@ -78,38 +84,53 @@ class Registry:
             info = self.nodes[node] = NodeInfo(node, source)
         return info
 
-    def accept(self, msg: dict, source: str, t_rx: float, validated: bool = False) -> bool:
+    def accept(self, msg: dict, source: str, t_rx: float, validated: bool = False,
+               stored: Callable[[dict], bool] | None = None) -> bool:
         """True when msg is new (store it, act on it); False for a duplicate,
-        a replay, an invalid message, or a status that changes nothing.
-        validated=True skips the schema check for frames a decoder (or the
-        hub's own sim) already checked: it is most of the cost of a frame."""
+        a replay, a frame of an unannounced boot or too far ahead, an invalid
+        message, or a status that changes nothing.  See judge()."""
+        return self.judge(msg, source, t_rx, validated, stored) in ACCEPTED
+
+    def judge(self, msg: dict, source: str, t_rx: float, validated: bool = False,
+              stored: Callable[[dict], bool] | None = None) -> str:
+        """The verdict on one frame: NEW or LATE (new: store it, act on it),
+        DUPLICATE (seen: not again, but the node may be told it is stored),
+        REPLAY, NOHELLO, AHEAD, INVALID (refused), STATUS or SAME (a status
+        that changed the online flag, or not).  The rules: kairos.dedup and
+        docs/protocol.md §6.  stored(msg) says whether a frame older than
+        what the dedup remembers is in the store (without it such a frame is
+        a replay).  validated=True skips the schema check for frames a
+        decoder (or the hub's own sim) already checked: it is most of the
+        cost of a frame."""
         with self._lock:
             if isinstance(msg, dict) and msg.get("t") == "status":
-                return self._status(msg, source, t_rx)
+                return STATUS if self._status(msg, source, t_rx) else SAME
             reason = None if validated else wire.validate(msg)
             if reason is not None:
                 node = msg.get("node") if isinstance(msg, dict) else None
                 self.reject(source, reason, node if isinstance(node, str) else None)
-                return False
+                return INVALID
             info = self._node(msg["node"], source)
             counts = self.dedup.counts  # (read key by key: this is the per-frame path)
-            gap0, late0, replay0 = (counts.get(wire.GAP, 0), counts.get(wire.LATE, 0),
-                                    counts.get(wire.REPLAY, 0))
-            new = self.dedup.accept(msg)
-            gap, late = counts.get(wire.GAP, 0) - gap0, counts.get(wire.LATE, 0) - late0
+            gap0 = counts.get(wire.GAP, 0)
+            v = self.dedup.judge(msg, stored)
+            if v == OLD:  # too old to tell and nobody to ask: assume a replay
+                _bump(counts, wire.REPLAY)
+                v = wire.REPLAY
+            gap = counts.get(wire.GAP, 0) - gap0
+            late = 1 if v == LATE else 0
             if gap or late:
-                # A late frame (inside the dedup window) fills a gap counted
-                # when the seqs jumped over it: gaps are the seqs still missing.
+                # A late frame fills a gap counted when the seqs jumped over
+                # it: gaps are the seqs still missing.
                 info.late += late
                 info.gaps = max(0, info.gaps + gap - late)
-            if not new:
-                if counts.get(wire.REPLAY, 0) != replay0:
+            if v not in ACCEPTED:
+                if v == wire.REPLAY:
                     info.replays += 1
-                    _bump(info.rejects, wire.REPLAY)
-                else:
+                elif v == wire.DUPLICATE:
                     info.duplicates += 1
-                    _bump(info.rejects, wire.DUPLICATE)
-                return False
+                _bump(info.rejects, v)
+                return v
             if msg["boot"] != info.boot or source != info.source:
                 self.dirty.add(info.node)
             if info.boot is not None and msg["boot"] != info.boot:
@@ -122,12 +143,15 @@ class Registry:
             info.online = True  # it just spoke
             _bump(info.frames, msg["t"])
             if msg["t"] == "hello":
-                info.hello = {k: msg[k] for k in HELLO_KEYS}
-                info.hello_seq = msg["seq"]
-                self.dirty.add(info.node)
+                # The newest hello of the boot describes it (a late one, sent
+                # before a later hello, would not).
+                if info.hello_seq is None or msg["seq"] > info.hello_seq:
+                    info.hello = {k: msg[k] for k in HELLO_KEYS}
+                    info.hello_seq = msg["seq"]
+                    self.dirty.add(info.node)
             elif msg["t"] == "report":
                 info.drops = msg["drop"]
-            return True
+            return v
 
     # -- persistence: what a restarted hub must know --------------------------
     def take_dirty(self) -> dict[str, dict[str, Any]]:
@@ -177,18 +201,19 @@ class Registry:
         if stored is not None:
             seqs = list(stored[1])
         if boot is not None and d.get("hello_seq") is not None and d.get("boot") == boot:
-            seqs.append(int(d["hello_seq"]))
+            # Its hello too, unless it is older than the store's window: the
+            # lowest seq seeded is the dedup's floor (below it, the store is
+            # asked), and the seqs between an old hello and the window are
+            # not known to be missing.
+            hs = int(d["hello_seq"])
+            if not seqs or hs >= min(seqs):
+                seqs.append(hs)
         info = NodeInfo(node, str(d.get("source", "")), boot=boot, hello=hello,
                         boots=boots[-MAX_BOOTS:], hello_seq=d.get("hello_seq"))
-        for b in info.boots:  # the previous boots first: their frames are replays
-            if b != boot:
-                self.dedup.accept({"node": node, "boot": b, "seq": 0})
-        if boot is not None and seqs:
-            seqs = sorted(set(seqs))
-            top = seqs[-1]
-            for seq in seqs:
-                if top - seq < self.dedup.window:
-                    self.dedup.accept({"node": node, "boot": boot, "seq": seq})
+        # The previous boots' frames are replays; below the lowest seq seeded
+        # the dedup asks the store (judge's stored), so a frame stored before
+        # the restart is a duplicate after it, however old.
+        self.dedup.seed(node, boot, seqs, info.boots)
         self.nodes[node] = info
 
     def _status(self, msg: dict, source: str, t_rx: float) -> bool:
@@ -215,12 +240,13 @@ class Registry:
                 _bump(info.rejects, reason)
 
     def reject_totals(self) -> dict[tuple[str, str], int]:
-        """(source, reason) -> frames refused so far; duplicates and replays
-        (counted per node) under the source "dedup"."""
+        """(source, reason) -> frames refused so far; the dedup's refusals
+        (duplicates, replays, unannounced boots, too far ahead: counted per
+        node) under the source "dedup"."""
         with self._lock:
             out = {(src, r): n for src, rs in self.rejects.items() for r, n in rs.items()}
             for info in self.nodes.values():
-                for r in (wire.DUPLICATE, wire.REPLAY):
+                for r in REFUSED:
                     if info.rejects.get(r):
                         out[("dedup", r)] = out.get(("dedup", r), 0) + info.rejects[r]
             return out

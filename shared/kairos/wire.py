@@ -34,7 +34,9 @@ M30 = const(0x3FFFFFFF)  # ints are 30-bit: small ints on every MicroPython port
 TRUNCATED, CRC, WRONG_VERSION, OVERSIZE = "truncated", "crc", "version", "oversize"
 MALFORMED, TYPE, DUPLICATE = "malformed", "type", "duplicate"
 REPLAY, FRAGMENT = "replay", "fragment"
-REASONS = (TRUNCATED, CRC, WRONG_VERSION, OVERSIZE, MALFORMED, TYPE, DUPLICATE, REPLAY, FRAGMENT)
+NOHELLO, AHEAD = "nohello", "ahead"  # Dedup: a boot not announced yet; a seq too far ahead
+REASONS = (TRUNCATED, CRC, WRONG_VERSION, OVERSIZE, MALFORMED, TYPE, DUPLICATE, REPLAY, FRAGMENT,
+           NOHELLO, AHEAD)
 # Also counted, but not rejects: skipped non-frame lines, and Dedup's
 # missing (gap) and late-but-accepted (late) sequence numbers.
 NOISE, GAP, LATE = "noise", "gap", "late"

@@ -74,8 +74,8 @@ def test_micropython_counts_the_garbage_corpus_like_cpython(mpy):
     )
     assert mpy_eval(mpy, "out") == msgs
     assert mpy_eval(mpy, "dec.counts") == counts
-    assert mpy_eval(mpy, "kept") == [1, 2, 4, 11, 12, 1]
-    assert mpy_eval(mpy, "dd.counts") == {"gap": 7, "duplicate": 1, "replay": 1, "late": 1}
+    assert mpy_eval(mpy, "kept") == [1, 2, 4, 11, 13]  # boot 1 sent no hello
+    assert mpy_eval(mpy, "dd.counts") == {"gap": 8, "duplicate": 1, "nohello": 2}
 
 
 def test_micropython_decodes_cpython_json_and_binary(mpy):
@@ -120,10 +120,16 @@ def test_micropython_reassembles_cpython_fragments(mpy):
 
 
 def test_micropython_dedup(mpy):
-    setup(mpy, msgs=[ev(s, b) for s, b in [(10, 5), (10, 5), (14, 5), (12, 5), (0, 6), (20, 5)]])
+    msgs = [ev(s, b) for s, b in [(10, 5), (10, 5), (14, 5), (12, 5), (0, 6)]]
+    msgs += [dict(ev(1, 6), t="hello"), ev(20, 5), ev(3, 6), ev(2**30 - 1, 6), ev(2, 6)]
+    setup(mpy, msgs=msgs)
     mpy.run("dd = wire.Dedup()\nok = [dd.accept(m) for m in msgs]\n")
-    assert mpy_eval(mpy, "ok") == [True, False, True, True, True, False]
-    assert mpy_eval(mpy, "dd.counts") == {"duplicate": 1, "gap": 3, "late": 1, "replay": 1}
+    # (0, 6): a boot without its hello; then its hello; then (20, 5) of the
+    # previous boot is a replay; a seq 2**30 - 1 is held out (ahead) and
+    # (2, 6) still goes in.
+    assert mpy_eval(mpy, "ok") == [True, False, True, True, False, True, False, True, False, True]
+    assert mpy_eval(mpy, "dd.counts") == {"duplicate": 1, "gap": 4, "late": 2, "replay": 1,
+                                          "nohello": 1, "ahead": 1}
 
 
 @pytest.mark.parametrize("name", ["crc16.py", "wire.py", "wirebin.py"])

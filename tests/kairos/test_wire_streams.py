@@ -21,9 +21,10 @@ def test_garbage_corpus_exact_counts_and_resync():
     dd = wire.Dedup()
     kept = [m for m in msgs if dd.accept(m)]
     assert [(m["boot"], m["seq"]) for m in kept] == [
-        (123456789, 1), (123456789, 2), (123456789, 4), (123456789, 11), (1, 12), (1, 1)]
-    # gap: 4 after 2 skips 3; 11 after 4 skips 5..10.  Seq 1 of boot 1 is late.
-    assert dd.counts == {"gap": 7, "duplicate": 1, "replay": 1, "late": 1}
+        (123456789, 1), (123456789, 2), (123456789, 4), (123456789, 11), (123456789, 13)]
+    # gap: 4 after 2 skips 3; 11 after 4 skips 5..10; 13 after 11 skips 12.
+    # Boot 1 sent no hello: its two events can't switch the node (nohello).
+    assert dd.counts == {"gap": 8, "duplicate": 1, "nohello": 2}
 
 
 @settings(max_examples=60, deadline=None)
@@ -152,31 +153,37 @@ def test_binary_decoder_reasons():
     assert c == {"malformed": 2}
 
 
-# -- Dedup ------------------------------------------------------------------------
+# -- Dedup (the rules case by case: tests/kairos/test_dedup.py) ---------------------
 def test_dedup_rules():
-    dd = wire.Dedup(window=64)
-    acc = lambda seq, boot=5, node="a": dd.accept(ev(seq, boot, node))  # noqa: E731
+    dd = wire.Dedup(ranges=8)
+    acc = lambda seq, boot=5, node="a", t="event": dd.accept(  # noqa: E731
+        dict(ev(seq, boot, node), t=t) if t == "event" else
+        {"t": t, "node": node, "boot": boot, "seq": seq})
     assert acc(10) and not acc(10)  # duplicate
     assert acc(14)  # gap 3
     assert acc(12) and not acc(12)  # late once, then duplicate
     assert acc(10, node="b")  # nodes are independent
-    assert acc(200)  # gap 185; 14..136 fall out of the window
-    assert not acc(100)  # older than the window: replay
-    assert acc(199)  # late, inside the window
-    assert acc(0, boot=6)  # a new boot resets the sequence
+    assert acc(200)  # gap 185
+    assert acc(100)  # late, however far behind: a backlog is taken whole
+    assert acc(199)  # late
+    assert not acc(0, boot=6)  # a new boot without its hello: refused
+    assert acc(0, boot=6, t="hello") and acc(1, boot=6)  # announced: taken
     assert not acc(201, boot=5)  # the previous boot: replay
-    assert acc(1, boot=6)
-    assert dd.counts == {"duplicate": 2, "gap": 188, "late": 2, "replay": 2}
+    assert dd.counts == {"duplicate": 2, "gap": 188, "late": 3, "nohello": 1, "replay": 1}
 
 
 def test_dedup_memory_is_bounded():
-    dd = wire.Dedup(window=128, boots=4)
+    dd = wire.Dedup(ranges=16, boots=4)
     for boot in range(50):
-        for seq in range(0, 5000, 7):
+        assert dd.accept({"t": "hello", "node": "node-01", "boot": boot, "seq": 0})
+        for seq in range(0, 5000, 7):  # a hole after every frame
             dd.accept(ev(seq, boot))
-    st_ = dd._nodes["node-01"]
-    assert len(st_[2]) == 16 and len(st_[3]) == 4
-    assert not dd.accept(ev(1, boot=48)) and dd.accept(ev(1, boot=40))  # only 4 boots kept
+    boot, top, floor, ranges = dd.state("node-01")
+    assert (boot, top) == (49, 4998) and len(ranges) == 16 and floor == ranges[0][0]
+    assert len(dd._nodes["node-01"][4]) == 2 * 4  # 4 previous boots, with their tops
+    assert not dd.accept(ev(1, boot=48))  # a remembered boot: replay
+    assert not dd.accept(ev(1, boot=40))  # a forgotten one: an unannounced boot
+    assert dd.judge(ev(7, boot=49)) == "old"  # below the floor: not known any more
 
 
 # -- nothing raises ------------------------------------------------------------------
