@@ -79,24 +79,31 @@ def _run_hub(args: argparse.Namespace, sim_nodes: int, db: str | None) -> int:
     log = Log(json_lines=args.json_logs)
     hub = run.build(cfg, log, sim_nodes=sim_nodes)
     run.run(hub, seconds=args.seconds, status_every=args.status)
+    failing = hub.store.failing()  # frames it could not store were not acknowledged
+    if failing:
+        from becomingone.store import StoreError
+
+        raise StoreError(f"the store failed while the hub ran: {failing}")
     return 0
 
 
 def cmd_verify_log(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    """Check the event log: its chain, each entry's signature and the signed
+    head (read only; --sign-head then signs the log as it is)."""
+    from becomingone.store import anchor
 
-    from becomingone.store import Store
-
-    if not Path(args.db).exists():
-        raise CliError(f"{args.db}: no such database")
-    store = Store(args.db)
-    try:
-        ok, n, bad = store.verify_log()
-    finally:
-        store.close()
-    if not ok:
-        raise CliError(f"{args.db}: event log tampered at entry {bad} ({n} entries checked)")
-    print(f"ok: {n} event log entries, hash chain intact")
+    check, key = anchor.verify_file(args.db, args.key or "")
+    if args.sign_head:
+        signed = anchor.sign_head(args.db, args.key or "")
+        print(f"signed the head: entry {signed.seq} (the log as it is now; was: "
+              f"{check.problem or 'intact'})")
+        return 0
+    if not check.ok:
+        where = f" ({check.checked} entries checked)" if check.bad else ""
+        raise CliError(f"{args.db}: event log: {check.problem}{where}")
+    old = f", {check.unsigned} from before signing" if check.unsigned else ""
+    print(f"ok: {check.checked} event log entries{old}, hash chain intact, every entry's"
+          f" signature and the signed head (entry {check.signed_head}) match the key in {key}")
     return 0
 
 
@@ -202,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify-log", help="check the hub's hash-chained event log")
     verify.add_argument("--db", default="becomingone.db", help="SQLite file")
+    verify.add_argument("--key", default=None, metavar="FILE",
+                        help="the log's key file (default: <db>.key; the hub's [hub] log_key)")
+    verify.add_argument("--sign-head", action="store_true",
+                        help="accept the log as it is now: sign its head (after a problem"
+                             " was looked at), so that the hub anchors it again")
 
     console = sub.add_parser("console", help="a terminal console on a node's serial port")
     console.add_argument("port", nargs="?", default=None,

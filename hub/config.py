@@ -51,7 +51,8 @@ class HubConfigError(BecomingOneError, ValueError):
 # [ble]) read exactly these keys, with no defaults of their own.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "hub": {"db": "becomingone.db", "tick_hz": 10.0, "ping_interval": 10.0,
-            "save_interval": 5.0, "compact_interval": 3600.0, "sound_dir": "sounds"},
+            "save_interval": 5.0, "compact_interval": 3600.0, "sound_dir": "sounds",
+            "log_key": ""},  # the event log's key file ("": <db>.key)
     "mesh": {"enter": 0.75, "leave": 0.70, "dwell": 3.0, "stale_periods": 3.0},
     "master": {"taus": [60.0, 600.0, 3600.0], "align_rad": 0.3},
     "witness": {"beta": 0.2, "k": 3.0, "refractory": 10},
@@ -63,12 +64,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
              "client_id": "becomingone-hub", "keepalive": 30, "username": "", "password": "",
              "backoff_min": 0.2, "backoff_max": 5.0},
     "ble": {"enabled": False, "names": [], "devices": [], "scan": 5.0, "rescan": 5.0},
-    "web": {"enabled": True, "host": "127.0.0.1", "port": 8000, "token": "", "max_hz": 10.0},
+    "web": {"enabled": True, "host": "127.0.0.1", "port": 8000, "token": "", "max_hz": 10.0,
+            "max_body": 1 << 20, "origins": []},  # request body cap (bytes); WebSocket origins
     "sim": {"nodes": 0, "seed": 1, "period": 60.0},
 }
 # Arrays and tables with a content of their own: [[rules]], [[inputs]], [nodes.<id>].
 _FREE = ("rules", "inputs", "nodes")
-_STR_LISTS = ("ports", "names", "devices")  # lists of strings (ports may also be "auto")
+_STR_LISTS = ("ports", "names", "devices", "origins")  # lists of strings (ports may also be "auto")
 NODE_KEYS = {"weight": "a finite number > 0 (this node's weight in G, R and Psi)"}
 SECRETS = ("password", "token")
 
@@ -178,6 +180,7 @@ def _check_ranges(s: dict[str, dict[str, Any]], where: _Where) -> None:
              "must be backoff_min..3600 seconds")
     need(1 <= s["web"]["port"] <= 65535, "web", "port", "must be 1..65535")
     need(s["web"]["max_hz"] > 0, "web", "max_hz", "must be > 0")
+    need(1024 <= s["web"]["max_body"] <= 1 << 30, "web", "max_body", "must be 1024..2**30 bytes")
     need(0 <= s["sim"]["nodes"] <= 100000, "sim", "nodes", "must be 0..100000")
     need(s["sim"]["period"] > 0, "sim", "period", "must be > 0 seconds")
     need(0 < s["ble"]["scan"] <= 600, "ble", "scan", "must be in (0, 600] seconds")

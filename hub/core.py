@@ -55,7 +55,10 @@ class Hub:
         self.clock = clock
         h, m = cfg["hub"], cfg["memory"]
         self.store = Store(h["db"], raw_days=m["raw_days"], minute_days=m["minute_days"],
-                           hour_days=m["hour_days"], r0=m["r0"], prune_below=m["prune_below"])
+                           hour_days=m["hour_days"], r0=m["r0"], prune_below=m["prune_below"],
+                           log_key=h.get("log_key", ""))
+        if self.store.log_problem:  # the hub runs on; the head file stays as the evidence
+            self.log("error", f"event log: {self.store.log_problem}")
         self.registry = Registry(stale_periods=cfg["mesh"]["stale_periods"])
         ms = cfg["mesh"]
         self.mesh = Mesh(enter=ms["enter"], leave=ms["leave"], dwell=ms["dwell"],

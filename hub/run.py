@@ -42,6 +42,11 @@ def build(cfg: HubConfig, log: Log, sim_nodes: int = 0) -> Hub:
 
 
 def status_line(hub: Hub) -> str:
+    failing = hub.store.failing()  # first: nothing else matters as much
+    return f"{failing} | {_mesh_line(hub)}" if failing else _mesh_line(hub)
+
+
+def _mesh_line(hub: Hub) -> str:
     ms, ws = hub.mesh_state, hub.witness_state
     if ms is None:
         return "mesh: starting"
@@ -101,6 +106,7 @@ def start_web(hub: Hub):
         hub.log("error", f"{e}; the hub runs on without its web page")
         return None
     if web.token_new:
-        hub.log("web", f"API token (made now, kept in the hub's store, shown once): {web.token}")
+        hub.log("web", f"API token (made now and shown once; the hub's store keeps its hash):"
+                       f" {web.token}")
     hub.log("web", f"page at {url}")
     return web

@@ -27,8 +27,12 @@ class WebServer:
         self.hub = hub
         self.host = web_cfg["host"]
         self.port = web_cfg["port"] if port is None else port
-        self.token, self.token_new = resolve_token(hub)
-        self.app = create_app(hub, self.token, max_hz=web_cfg["max_hz"])
+        # The token's text only when it was made now (shown once); the app keeps its hash.
+        check, self.token = resolve_token(hub)
+        self.token_new = self.token is not None
+        self.app = create_app(hub, check, max_hz=web_cfg["max_hz"],
+                              max_body=web_cfg.get("max_body", 1 << 20),
+                              origins=web_cfg.get("origins", ()))
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_config=None,
                                 log_level="warning", access_log=False, lifespan="off",
                                 ws_max_size=65536, timeout_graceful_shutdown=3)

@@ -48,13 +48,15 @@ def test_generated_token_is_kept_in_the_store(tmp_path):
     from becomingone.core import Hub
 
     h = Hub(cfg, Log(quiet=("hello",)))
-    tok, new = auth.resolve_token(h)
-    assert new and len(tok) >= 24
+    check, tok = auth.resolve_token(h)  # the text only now, to be shown once
+    assert len(tok) >= 24 and check.matches(tok) and not check.matches(tok + "x")
     h.store.close()
     h = Hub(cfg, Log())
-    assert auth.resolve_token(h) == (tok, False)
+    again, shown = auth.resolve_token(h)
+    assert shown is None and again.matches(tok)
     h.cfg["web"]["token"] = "from-the-config"
-    assert auth.resolve_token(h) == ("from-the-config", False)
+    check, shown = auth.resolve_token(h)
+    assert shown is None and check.matches("from-the-config") and not check.matches(tok)
     h.store.close()
 
 

@@ -31,10 +31,11 @@ def health(hub: HubDep) -> dict:
     alive = th is not None and th.is_alive()
     ms = hub.mesh_state
     age = None if ms is None else views.num(hub.clock() - ms.t, 3)
-    ok = alive and age is not None and age < 5.0
+    store = hub.store.health()  # a failing store is not healthy: nothing gets stored
+    ok = alive and age is not None and age < 5.0 and store["ok"]
     return {"ok": ok, "version": __version__, "core_alive": alive, "last_tick_age": age,
             "ticks": hub.counters["ticks"], "uptime": round(time.time() - _T0, 1),
-            "transports": _transports(hub)}
+            "store": store, "transports": _transports(hub)}
 
 
 def _metrics(hub: Any, request: Request) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def _metrics(hub: Any, request: Request) -> dict[str, Any]:
         "store": {"rejected": store.rejected, "too_old": store.too_old,
                   "last_error": store.last_error},
         "outputs": views.jsonable(hub.router.stats()) if hub.router else None,
-        "web": {"clients": len(feed.clients), **feed.stats},
+        "web": {"clients": len(feed.clients), **feed.stats, **request.app.state.guard},
         "log": dict(hub.log.counts) if hasattr(hub.log, "counts") else {},
     }
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from becomingone.rules.parser import RuleError
 from becomingone.web import views
 from becomingone.web.deps import READ, WRITE, HubDep
+from becomingone.web.redact import redact_text, restore
 
 router = APIRouter(tags=["outputs"])
 
@@ -75,8 +76,10 @@ class RuleChange(BaseModel):
 @router.patch("/rules/{name}", dependencies=WRITE,
               summary="Change a rule now (enable/disable, when, for, min_interval, edge, with)")
 def change_rule(hub: HubDep, name: str, change: RuleChange) -> dict:
-    _find(hub, name)
+    current = _find(hub, name)
     changes = change.model_dump(by_alias=True, exclude_none=True)
+    if "with" in changes:  # values sent back as shown (*** for a secret) keep the secret
+        changes["with"] = restore(changes["with"], current.to_table().get("with", {}))
     if not changes:
         raise HTTPException(422, "nothing to change: give any of enabled, when, for, "
                                  "min_interval, edge, with")
@@ -86,7 +89,7 @@ def change_rule(hub: HubDep, name: str, change: RuleChange) -> dict:
         raise HTTPException(404, f"no rule named {name!r} (GET /api/rules lists them)") from None
     except RuleError as e:
         raise HTTPException(422, str(e)) from None
-    what = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+    what = redact_text(", ".join(f"{k}={v!r}" for k, v in changes.items()))  # (the log too)
     what = what if len(what) <= 200 else what[:200] + "..."
     hub.event("rule", f"rule {name} changed from the web: {what}")
     return _rule(rule)

@@ -7,7 +7,10 @@ Client -> server, any time (all keys optional):
 Server -> client: {"type": "hello"}, {"type": "subscribed"}, {"type": "state", "mesh",
     "n_nodes", "cols", "rows", "meta"?, "participants"?, "events"?}, {"type": "rule"},
     {"type": "display"}, {"type": "error", "error": "..."} (the socket stays open).
-Off loopback the token comes as ?token=... (close code 4401 without it).
+Off loopback the token comes as ?token=... (close code 4401 without it); a
+browser page from another origin than the hub's own or [web] origins is
+refused (4403) before the feed starts (auth.ws_refusal has the rules).
+Everything sent is redacted (becomingone.web.redact).
 """
 from __future__ import annotations
 
@@ -18,15 +21,16 @@ import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from becomingone.web.auth import is_loopback, token_ok
+from becomingone.web.auth import ws_refusal
 from becomingone.web.feed import FIELDS, Client, SubscribeError, next_slot
+from becomingone.web.redact import redact_feed
 
 router = APIRouter()
 MAX_TEXT = 65536
 
 
 async def _send(ws: WebSocket, feed, msg: dict) -> None:
-    text = json.dumps(msg, separators=(",", ":"), allow_nan=False, default=str)
+    text = json.dumps(redact_feed(msg), separators=(",", ":"), allow_nan=False, default=str)
     await ws.send_text(text)
     feed.stats["messages"] += 1
     feed.stats["bytes"] += len(text.encode())
@@ -75,9 +79,11 @@ async def _writer(ws: WebSocket, feed, client: Client) -> None:
 @router.websocket("/ws")
 async def live(ws: WebSocket) -> None:
     app = ws.app
-    if not is_loopback(ws.client.host if ws.client else None) and \
-            not token_ok(app.state.token, ws.query_params.get("token")):
-        await ws.close(code=4401, reason="token required (?token=...)")
+    refused = ws_refusal(ws.client.host if ws.client else None, ws.headers, ws.url.scheme,
+                         app.state.token, ws.query_params.get("token"), app.state.origins)
+    if refused is not None:  # before accept: the handshake itself is refused (HTTP 403)
+        app.state.guard["ws_refused"] += 1
+        await ws.close(code=refused[0], reason=refused[1])
         return
     await ws.accept()
     feed = app.state.feed
