@@ -50,13 +50,6 @@ def body_length(scope: Scope) -> int | None:
     return None if "chunked" in (_header(scope, b"transfer-encoding") or "").lower() else 0
 
 
-class TooLarge(HTTPException):
-    """A body over the cap, found while it streamed in (the app answers 413)."""
-
-    def __init__(self) -> None:
-        super().__init__(413, "request body too large")
-
-
 class Guard:
     """The token before the body, and close instead of reading a refused body."""
 
@@ -92,8 +85,8 @@ class Guard:
                 self.stats["body_bytes"] += n
                 total += n
                 done = done or not msg.get("more_body", False)
-                if total > self.max_body:
-                    raise TooLarge
+                if total > self.max_body:  # FastAPI re-raises it: the app's handler answers
+                    raise HTTPException(413, too_large(self.max_body))
             return msg
 
         async def closing(msg: Message) -> None:
