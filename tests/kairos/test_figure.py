@@ -1,11 +1,11 @@
 """tools/kairos_figure.py draws the docs figure from the real kernel."""
 import importlib.util
-import pathlib
 import struct
 
 import pytest
+from support.mp import ROOT
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "tools" / "kairos_figure.py"
+SCRIPT = ROOT / "tools" / "kairos_figure.py"
 
 
 def test_figure_is_written(tmp_path):

@@ -9,6 +9,7 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.mp import ROOT
 from support.wire import ANY_MESSAGE, EXAMPLES, MESSAGES, SLOW, largest
 
 from kairos import wire, wirebin
@@ -189,9 +190,7 @@ def test_invalid_messages_are_refused_with_a_reason(msg, reason):
 
 
 def test_examples_in_docs_are_real_output():
-    import pathlib
-
-    doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    doc = (ROOT / "docs" / "protocol.md").read_text()
     lines = doc.splitlines()
     for m in EXAMPLES:
         assert wire.encode_json(m).decode() in lines

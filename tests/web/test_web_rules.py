@@ -3,10 +3,10 @@ Router.edit while the core ticks, and PATCH /api/rules/{name} on a running
 Hub through FastAPI's TestClient (token, 4xx JSON errors that name the key,
 the change taking effect on the next tick, counters kept)."""
 import re
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from support.mp import ROOT
 from support.rigs import wait_for
 
 from becomingone import config, run
@@ -15,7 +15,6 @@ from becomingone.rules.parser import Rule, RuleError, edit_rule, parse_rules
 from becomingone.rules.router import Router
 from becomingone.web import create_app
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "t0ken-for-the-rule-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CFG = f"""
