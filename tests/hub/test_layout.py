@@ -19,8 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from support.mp import ROOT
 
 # Packages shipped as data, not imported on the hub: the node's own code (imported
 # as `node` on a board, with its MicroPython-only modules) and the board JSON files.

@@ -1,6 +1,7 @@
 """hub.rules: the condition language, config validation with rule index and line,
 and the for / edge / min_interval timing on synthetic state["t"] (no sleeping)."""
 import pytest
+from support.mp import ROOT
 
 from becomingone.rules.parser import Condition, EvalError, Rule, RuleError, parse_rules, rule_lines
 
@@ -371,10 +372,9 @@ def test_rule_accepts_a_source_string_and_repr():
 
 
 def test_the_example_in_docs_rules_md_parses():
-    import pathlib
     import re
 
-    doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text()
+    doc = (ROOT / "docs" / "rules.md").read_text()
     toml = re.search(r"```toml\n(.*?)```", doc, re.S).group(1)
     rules = parse_rules(toml)
     assert [r.action for r in rules] == ["display", "mqtt", "node", "webhook", "speaker",

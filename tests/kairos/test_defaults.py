@@ -2,7 +2,8 @@
 that builds or checks a channel reads them from there: the kernel, the
 firmware, the hub's board checks, its hub-side inputs and its sim."""
 import ast
-import pathlib
+
+from support.mp import ROOT
 
 import node.commands
 import node.config
@@ -11,8 +12,6 @@ from becomingone.transports.inputs import Inputs
 from becomingone.transports.sim import SimMesh
 from kairos import Channel, Normalizer, defaults
 from kairos.batch import Bank
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _settings(obj, keys):
