@@ -10,6 +10,7 @@ check a board can afford.
 import json
 
 from kairos.defaults import SENSOR_KINDS as _KINDS
+from kairos.wire import node_ok
 
 # What a node runs with when it has nothing usable: one simulated channel on
 # the serial console.  Touches no pin, so it is safe on any board.
@@ -29,8 +30,8 @@ DEFAULT_BOARD = {
 # board), and the node's own keys with their checks (_NODE below).
 _OVERRIDES = ("period_ms", "report_every", "weight", "sensors", "outputs", "watchdog_ms", "hal")
 _HALS = ("machine", "pi", "sim")
-_NODE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 _M30 = 0x3FFFFFFF
+_HEX = "0123456789abcdefABCDEF"
 # Board keys for people and the hub only: not kept in a node's memory.
 _DOC_KEYS = ("title", "notes", "chip", "runtime", "adc_bits")
 
@@ -65,8 +66,17 @@ def _why(key, v, want):
 
 
 def _check_node_id(v):
-    if not _str_ok(v, 1, 32) or [c for c in v if c not in _NODE_CHARS]:
+    if not node_ok(v):  # the one rule (kairos.wire)
         return _why("node", v, "1..32 characters [A-Za-z0-9_.-]")
+    return None
+
+
+def _check_key(v):
+    # The node's key (kairos.mac, which reads it), checked here without
+    # importing that module: a node without a key never loads it.  Never
+    # echoed, like a password.
+    if not _str_ok(v, 32, 128) or len(v) % 2 or [c for c in v if c not in _HEX]:
+        return "key must be 32..128 hex digits (the node's key)"
     return None
 
 
@@ -104,6 +114,7 @@ _SPOOL = {"slots": (lambda v: _is_int(v, 2, 1024), "an int in 2..1024"),
 # The node's own keys: a check returning None or the reason.
 _NODE = {
     "node": _check_node_id,
+    "key": _check_key,
     "transport": lambda v: None if _str_ok(v, 1, 16) else _why("transport", v, "a string"),
     "wifi": lambda v: _check_sub("wifi", v, _WIFI),
     "mqtt": lambda v: _check_sub("mqtt", v, _MQTT),

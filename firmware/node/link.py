@@ -47,6 +47,14 @@ class Link:
         except MemoryError:  # a node.json asking for more than the board has
             say("spool: %d slots of %d bytes don't fit in memory; using %d"
                 % (slots, size, default))
+        # The node's key (node.json "key", hex): every frame out is signed
+        # with it (kairos.mac), so the hub can tell it from a forgery.  Set
+        # before frame_max: a MAC makes each frame 26 bytes longer (8 in binary).
+        self.mac = None
+        if cfg.get("key"):
+            from kairos.mac import Mac, key_from_hex
+
+            self.mac = Mac(key_from_hex(cfg["key"]))
             self.spool = Spool(default, size)
         # Frames are encoded here, then copied into a slot or written out:
         # no per-frame bytes object (see encode()).
@@ -87,12 +95,12 @@ class Link:
     def encode(self, msg):
         """msg's frame as bytes (new, any size)."""
         if self.codec == "json":
-            return wire.encode_json(msg)
+            return wire.encode_json(msg, self.mac)
         if self.codec == "bin":
             from kairos import wirebin
 
-            return wirebin.encode_bin(msg)
-        return wire.encode_line(msg)
+            return wirebin.encode_bin(msg, self.mac)
+        return wire.encode_line(msg, self.mac)
 
     def _encoded(self, msg):
         # Text codecs encode into the link's buffer (a memoryview of it comes
@@ -101,7 +109,7 @@ class Link:
         if self.codec != "bin":
             if self._buf is None:  # frame_max, before the buffer exists
                 return self.encode(msg)
-            n = wire.encode_into(msg, self._buf, self.codec == "line")
+            n = wire.encode_into(msg, self._buf, self.codec == "line", self.mac)
             if n >= 0:
                 return self._mv[:n]
         return self.encode(msg)

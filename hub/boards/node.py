@@ -16,22 +16,25 @@ from becomingone.boards.checks import (
     show,
 )
 from becomingone.boards.definition import load_board, validate_board
+from kairos import wire
 
 # Node configs: keys that may override the board definition, and their own keys.
 NODE_OVERRIDES = ("period_ms", "report_every", "weight", "sensors", "outputs", "watchdog_ms", "hal")
-_NODE_OWN = ("node", "transport", "wifi", "mqtt", "serial", "spool", "seed", "realtime",
+_NODE_OWN = ("node", "key", "transport", "wifi", "mqtt", "serial", "spool", "seed", "realtime",
              "clock_start")
 _NODE_KEYS = {"board", *_NODE_OWN, *NODE_OVERRIDES}
 _SECRET_KEYS = ("password",)
 _MQTT_DEFAULTS: dict[str, Any] = {
     "port": 1883, "user": None, "password": None, "prefix": "becomingone", "keepalive": 30,
 }
-_NODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_KEY_RE = re.compile(r"(?:[0-9a-fA-F]{2}){16,64}")  # the node's key (kairos.mac), hex
 
 
 def _secrets(cfg: Any) -> list[str]:
     found: list[str] = []
     if isinstance(cfg, dict):
+        if isinstance(cfg.get("key"), str) and cfg["key"]:
+            found.append(cfg["key"])
         for key in ("wifi", "mqtt"):
             sub = cfg.get(key)
             if isinstance(sub, dict):
@@ -55,8 +58,11 @@ def _node_config(cfg: dict, board: dict | None) -> tuple[dict, dict]:
     c = copy.deepcopy(check_obj("", cfg))
     check_keys("", c, _NODE_KEYS, ("node", "board"))
     node = check_str("node", c["node"])
-    if not _NODE_RE.fullmatch(node):
+    if not wire.node_ok(node):  # the one node id rule
         raise BoardError("node", f"{show(node)} must be 1..32 characters [A-Za-z0-9_.-]")
+    if "key" in c and not (isinstance(c["key"], str) and _KEY_RE.fullmatch(c["key"])):
+        raise BoardError("key", "must be 32..128 hex digits (the node's key; "
+                         "becomingone keys add writes one)")
     bid = check_str("board", c["board"])
     if board is None:
         board = load_board(bid)

@@ -61,6 +61,7 @@ _ARG_STR = ("s", 0, 32)
 _ARG_LIST = ("L", 0, 16, _S30)
 
 HEAD = (("node", ("n", 1, 32)), ("boot", _U30), ("seq", _CNT), ("tick", _U30))
+_NODE_ID = HEAD[0][1]  # node_ok(): the node id rule, everywhere
 
 _CH_CFG = (("name", ("s", 0, 16)), ("lags", ("L", 1, 8, ("H", 1, 1024))),
            ("s", ("B", 0, 255)), ("s0", ("B", 0, 255)), ("ic", _Q15))
@@ -148,6 +149,13 @@ def _ok(v, spec):
 def _arg_spec(v):
     """The spec a cmd argument value matches, or None."""
     for spec in (_S30, _ARG_STR, _ARG_LIST):
+def node_ok(node):
+    """Whether node is a node id: 1..32 characters of [A-Za-z0-9_.-].  The
+    one rule, wherever a name enters: frames, MQTT topics (status and last
+    will too), node configs, the hub's registry."""
+    return _ok(node, _NODE_ID)
+
+
         if _ok(v, spec):
             return spec
     return None
@@ -242,9 +250,14 @@ def _checked(msg):
 MAX_JSON = const(MAX_LINE - 9)  # a frame's JSON: the line less marker and CRC
 
 
-def decode_json(payload, counts, max_size=MAX_JSON):
+def decode_json(payload, counts, max_size=MAX_JSON, auth=None):
     """The message in a JSON payload, or None with counts[reason] += 1.
-    A payload over max_size bytes is "oversize", before any parsing."""
+    A payload over max_size bytes is "oversize", before any parsing.
+
+    A frame may end in a MAC member (kairos.mac): it is taken off the
+    message, and auth(msg, signed, tag), when given, says whether the frame
+    stands (signed and tag are None for a frame without a MAC); a frame it
+    refuses is None, counted by auth itself.  Without auth a MAC is ignored."""
     try:
         n = len(payload)
     except Exception:
@@ -270,16 +283,28 @@ def decode_json(payload, counts, max_size=MAX_JSON):
     return msg
 
 
+    signed = tag = None
+    if "mac" in msg:
+        del msg["mac"]
+        from .mac import json_tag
+
+        st = json_tag(payload.encode() if type(payload) is str else payload)
+        if st is None:  # a MAC anywhere but last, or not in its one form
+            _bump(counts, MALFORMED)
+            return None
+        signed, tag = st
 # -- serial lines -------------------------------------------------------------
 def _hex4(b):
     # int() alone would also take " 1f", "+1f" or "1_f"
     for c in b:
+    if auth is not None and not auth(msg, signed, tag):
+        return None
         if c not in b"0123456789ABCDEFabcdef":
             return -1
     return int(bytes(b), 16)
 
 
-def _frame(f, counts):
+def _frame(f, counts, auth=None):
     """Decode one complete line that starts with "@K" (CR already removed)."""
     if f[:4] != MARKER:
         i = 2
@@ -299,7 +324,7 @@ def _frame(f, counts):
     if crc16(j) != _hex4(f[-4:]):
         _bump(counts, CRC)
         return None
-    return decode_json(j, counts)  # a good CRC over bad JSON: "malformed"
+    return decode_json(j, counts, auth=auth)  # a good CRC over bad JSON: "malformed"
 
 
 _IDLE = const(0)  # no marker on this line yet
@@ -316,15 +341,17 @@ class LineDecoder:
     dropped.  Memory: max_line + 2 bytes, plus the chunk.  Never raises.
     """
 
-    def __init__(self, max_line=MAX_LINE):
+    def __init__(self, max_line=MAX_LINE, auth=None):
         self.max_line = max_line
         self.counts = {}
         self._buf = bytearray()
         self._mode = _IDLE
+    auth: as decode_json's (the hub's check of the nodes' MACs).
         self._text = False  # the line had non-blank bytes before any marker
 
     def feed(self, data):
         """Decoded messages completed by this chunk, oldest first."""
+        self.auth = auth
         out = []
         if type(data) is not bytes and type(data) is not bytearray:
             try:
@@ -386,7 +413,7 @@ class LineDecoder:
             if len(buf) > self.max_line:
                 _bump(self.counts, OVERSIZE)
                 return
-            msg = _frame(buf, self.counts)
+            msg = _frame(buf, self.counts, self.auth)
             if msg is not None:
                 out.append(msg)
         elif mode == _IDLE and (text or buf.strip()):

@@ -48,6 +48,7 @@ MTU_MIN = const(20)
 MTU_MAX = const(244)  # the usual ceiling (LE data length 251 - 7); larger works too
 _HDR = const(2)  # fragment header: counter, index | last
 _LAST = const(0x80)
+_TAG = const(8)  # a signed frame's MAC (kairos.mac.TAG)
 _MAX_FRAGS = const(128)  # 7-bit index; 128 * 18 bytes > MAX_BIN at the smallest MTU
 
 _SIZE = {"B": 1, "H": 2, "h": 2, "I": 4, "i": 4}
@@ -100,12 +101,15 @@ def _put(out, v, spec):
             _put(out, v[key], e)
 
 
-def encode_bin(msg):
-    """The binary frame of msg (bytes); ValueError if msg is invalid."""
+def encode_bin(msg, mac=None):
+    """The binary frame of msg (bytes); ValueError if msg is invalid.  mac:
+    a kairos.mac.Mac signs it (its MAC after the fields, before the CRC)."""
     fields = _checked(msg)
     out = bytearray((VERSION, _CODES[msg["t"]]))
     for name, spec in fields:
         _put(out, msg[name], spec)
+    if mac is not None:
+        out.extend(memoryview(mac.digest(out))[:_TAG])
     out.extend(struct.pack("<H", crc16(out)))
     return bytes(out)
 
@@ -178,10 +182,12 @@ def _get(data, pos, spec):
     return d, pos
 
 
-def decode_bin(data, counts, max_size=MAX_BIN):
+def decode_bin(data, counts, max_size=MAX_BIN, auth=None):
     """The message in a binary frame, or None with counts[reason] += 1.
     Order of checks: length (over max_size: "oversize"), CRC, version,
-    type, fields.  Never raises."""
+    type, fields, then auth(msg, signed, tag) as in wire.decode_json (a
+    frame with 8 bytes after its fields is signed: they are its MAC).
+    Never raises."""
     try:
         n = len(data)
     except Exception:
@@ -213,13 +219,18 @@ def decode_bin(data, counts, max_size=MAX_BIN):
         pos = 2
         for name, spec in FIELDS[t]:
             msg[name], pos = _get(body, pos, spec)
-        r = None if pos == len(body) else MALFORMED
+        r = None if len(body) - pos in (0, _TAG) else MALFORMED
     except Exception:  # short data, bad tag, bad UTF-8, ...
         r = MALFORMED
     if r is None:
         r = validate(msg)
     if r is not None:
         _bump(counts, r)
+        return None
+    signed = tag = None
+    if pos < len(body):  # signed (kairos.mac)
+        signed, tag = body[:pos], body[pos:]
+    if auth is not None and not auth(msg, signed, tag):
         return None
     return msg
 
@@ -260,11 +271,13 @@ class Reassembler:
     after its message completed), so use a new Reassembler per connection:
     a rebooted sender restarts its counter.  Non-first fragments of a
     message whose start was never seen count "fragment" once per message.
-    Memory: one partial message of at most max_size bytes.
+    Memory: one partial message of at most max_size bytes.  auth: as
+    decode_bin's (the hub's check of the nodes' MACs).
     """
 
-    def __init__(self, max_size=MAX_BIN):
+    def __init__(self, max_size=MAX_BIN, auth=None):
         self.max_size = max_size
+        self.auth = auth
         self.counts = {}
         self._buf = None  # the partial message, or None
         self._ctr = -1  # counter of the current or last message
@@ -310,4 +323,4 @@ class Reassembler:
             return None
         buf = self._buf
         self._buf = None
-        return decode_bin(buf, self.counts)
+        return decode_bin(buf, self.counts, auth=self.auth)

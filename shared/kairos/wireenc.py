@@ -74,11 +74,12 @@ def _wval(buf, i, v, spec):
     return _wint(buf, i, v)
 
 
-def encode_into(msg, buf, line=False):
+def encode_into(msg, buf, line=False, mac=None):
     """Encode msg into buf (a bytearray or memoryview) from its start: the
     JSON, or with line=True the whole serial line.  Returns the length, or
     -1 if buf is too small.  ValueError if msg is invalid.  Reports and
-    events allocate nothing on the heap (MicroPython)."""
+    events allocate nothing on the heap (MicroPython).  mac: a kairos.mac.Mac
+    signs the frame (its MAC member last); a "mac" in msg is never written."""
     fields = _checked(msg)
     keys = _keys(msg["t"])
     try:
@@ -88,6 +89,8 @@ def encode_into(msg, buf, line=False):
         for j in range(len(fields)):
             i = _put(buf, i, keys[j + 1])
             i = _wval(buf, i, msg[fields[j][0]], fields[j][1])
+        if mac is not None:
+            i = mac.put_json(buf, start, i)
         buf[i] = 125  # "}"
         i += 1
         if line:
@@ -103,23 +106,24 @@ def encode_into(msg, buf, line=False):
     return i
 
 
-def _encoded(msg, line):
+def _encoded(msg, line, mac=None):
     for size in (1024, MAX_LINE + 16):
         buf = bytearray(size)
-        n = encode_into(msg, buf, line)
+        n = encode_into(msg, buf, line, mac)
         if n >= 0:
             return bytes(memoryview(buf)[:n])
     raise ValueError("message too big to encode")
 
 
-def encode_json(msg):
-    """Compact JSON bytes: {"v":1,"t":...,"node":...,<fields in table order>}."""
-    return _encoded(msg, False)
+def encode_json(msg, mac=None):
+    """Compact JSON bytes: {"v":1,"t":...,"node":...,<fields in table order>}
+    (and ,"mac":"..." last when signed by mac, a kairos.mac.Mac)."""
+    return _encoded(msg, False, mac)
 
 
-def encode_line(msg):
+def encode_line(msg, mac=None):
     """One serial line: @K1 <json> <CRC-16 of the json, 4 hex digits>\\n."""
-    return _encoded(msg, True)
+    return _encoded(msg, True, mac)
 
 
 # Last, not first: kairos.wire ends by importing the encoders above from here, so
