@@ -223,7 +223,8 @@ class Store(ReportsMixin, MemoriesMixin):
             with self._tx():
                 if version < 2:  # a store from before reports kept their spectrum
                     db.execute("ALTER TABLE raw ADD COLUMN coh BLOB")
-                if version < 3:  # ... and before the log was signed
+                cols = {r[1] for r in db.execute("PRAGMA table_info(log)")}
+                if version < 3 and "mac" not in cols:  # ... and before the log was signed
                     db.execute(eventlog.LOG_UPGRADE)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._load_nodes()

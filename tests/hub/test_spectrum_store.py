@@ -65,7 +65,7 @@ def test_a_schema_1_store_gets_the_column(tmp_path):
     db.commit()
     db.close()
     with Store(path) as s:
-        assert s._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert s._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         assert [r["c"] for r in s.reports("a", 0)] == [700]  # the old row is kept
         assert s.spectra("a", 0, 0, 100) == []
         s.add_reports([rep(1, 10.0, [[1, 2], [3]])])
