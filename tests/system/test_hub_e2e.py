@@ -11,7 +11,7 @@ import time
 
 from support.broker import Mosquitto
 from support.nodeharness import FirmwareVM, sim_board, stage
-from support.rigs import wait_for
+from support.rigs import text, wait_for
 
 from becomingone import config
 from becomingone.logs import Log
@@ -47,10 +47,6 @@ def node_proc(tmp_path, broker, name, samples):
                              str(fs / "board.json"), "--config", str(fs / "node.json"),
                              "--samples", str(samples)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-
-
-def text(path):
-    return path.read_text(errors="replace")
 
 
 def assert_clock_close(store, node):

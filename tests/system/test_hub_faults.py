@@ -5,16 +5,14 @@ pulled and plugged back mid-stream, over socat ptys.  Firmware nodes run
 under CPython in their own processes; the hub runs in this one."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
 
 import paho.mqtt.client as mqtt
-import pytest
 from support.broker import Mosquitto
 from support.nodeharness import sim_board, stage
-from support.rigs import Cable, wait_for
+from support.rigs import Cable, needs_socat, wait_for
 
 from becomingone import config, run, transports
 from becomingone.core import Hub
@@ -139,7 +137,7 @@ def test_broker_restart_node_reboot_and_replay_lose_nothing_acknowledged(tmp_pat
         broker.cleanup()
 
 
-@pytest.mark.skipif(shutil.which("socat") is None, reason="socat not installed")
+@needs_socat
 def test_serial_cable_pulled_and_plugged_back_mid_stream(tmp_path):
     cable = Cable(tmp_path)
     cable.plug()
