@@ -7,6 +7,7 @@ import math
 import pytest
 from fastapi.testclient import TestClient
 from support.rigs import wait_for
+from support.web import err
 
 from becomingone import config, run
 from becomingone.logs import Log
@@ -70,13 +71,6 @@ def remote(app):
     """A client from another machine: everything needs the token."""
     with TestClient(app, client=("192.0.2.7", 50000)) as c:
         yield c
-
-
-def err(r, status):
-    assert r.status_code == status, (r.status_code, r.text)
-    body = r.json()
-    assert isinstance(body.get("error"), str) and body["error"], body
-    return body["error"]
 
 
 GETS = ["/api/nodes", "/api/nodes/sim-0003", "/api/nodes/sim-0003/history",

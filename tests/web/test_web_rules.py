@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support.mp import ROOT
 from support.rigs import wait_for
+from support.web import err
 
 from becomingone import config, run
 from becomingone.logs import Log
@@ -142,13 +143,6 @@ def hub():
 def local(hub):
     with TestClient(create_app(hub, TOKEN), client=("127.0.0.1", 50000)) as c:
         yield c
-
-
-def err(r, status):
-    assert r.status_code == status, (r.status_code, r.text)
-    body = r.json()
-    assert isinstance(body.get("error"), str) and body["error"], body
-    return body["error"]
 
 
 def test_patch_needs_the_token(local):
