@@ -3,15 +3,7 @@ import subprocess
 import sys
 
 import pytest
-
-
-def becomingone(*args, timeout=60):
-    return subprocess.run(
-        [sys.executable, "-m", "becomingone", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from support.cli import becomingone
 
 
 def test_kernel_demo_prints_coherence_and_collapse_events():

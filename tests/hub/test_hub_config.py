@@ -4,12 +4,11 @@ anything, a bad file says file:line: where key: why in one line, and hub-side
 inputs become virtual nodes over the MQTT transport's own connection."""
 import io
 import json
-import subprocess
-import sys
 
 import paho.mqtt.client as mqtt
 import pytest
 from support.broker import Mosquitto
+from support.cli import becomingone
 from support.rigs import wait_for
 
 from becomingone import config, run, transports
@@ -17,11 +16,6 @@ from becomingone.errors import BecomingOneError
 from becomingone.logs import Log
 from becomingone.tomllines import LineIndex
 from becomingone.transports.inputs import InputError, Inputs, parse_numbers
-
-
-def becomingone(*args, timeout=60, cwd=None):
-    return subprocess.run([sys.executable, "-m", "becomingone", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd)
 
 
 def test_no_file_means_defaults():

@@ -1,10 +1,11 @@
 """`becomingone flash` as a user runs it (a subprocess), and the check that a
 refusal is one line `becomingone: ...` on stderr with exit status 1."""
 import subprocess
-import sys
 import time
 
-FLASH = [sys.executable, "-m", "becomingone", "flash"]
+from support.cli import BECOMINGONE
+
+FLASH = [*BECOMINGONE, "flash"]
 
 
 def flash(port, *extra, board="sim", timeout=120):

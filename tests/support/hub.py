@@ -4,13 +4,13 @@
 import json
 import re
 import subprocess
-import sys
 import threading
 import urllib.request
 
 from becomingone import config
 from becomingone.core import Hub
 from becomingone.logs import Log
+from support.cli import BECOMINGONE
 from support.mp import ROOT
 from support.rigs import FakeClock, wait_for
 
@@ -34,7 +34,7 @@ class RunningHub:
 
     def __init__(self, toml):
         exe = ROOT / ".venv" / "bin" / "becomingone"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "becomingone"]
+        cmd = [str(exe)] if exe.exists() else BECOMINGONE
         self.proc = subprocess.Popen([*cmd, "hub", "--config", str(toml), "--status", "0",
                                       "--port", "0"], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
