@@ -176,6 +176,30 @@ def test_a_generated_token_is_stored_hashed_in_a_0600_file(tmp_path):
     con.close()
 
 
+# -- the store's health ---------------------------------------------------------------
+def test_health_is_false_while_the_store_is_damaged(tmp_path):
+    """A store damaged under a running hub (its pages overwritten on disk):
+    /api/health says so at once, and stays false (issue 11, item 5)."""
+    from support import damage
+
+    cfg = config.parse(f'[hub]\ndb = "{tmp_path / "hub.db"}"\n[sim]\nperiod = 20.0\n', "t.toml")
+    h = run.build(cfg, Log(quiet=QUIET), sim_nodes=3)
+    h.start()
+    try:
+        with TestClient(create_app(h, TOKEN), client=("127.0.0.1", 50000)) as c:
+            assert wait_for(lambda: c.get("/api/health").json()["ok"], 15)
+            body = c.get("/api/health").json()
+            assert body["store"]["ok"] and body["store"]["integrity"] == "new store"
+            damage.damage_live(tmp_path / "hub.db")
+            assert wait_for(lambda: not c.get("/api/health").json()["ok"], 20)
+            store = c.get("/api/health").json()["store"]
+            assert store["damaged"] and "malformed" in store["error"] and store["failures"] >= 1
+            assert run.status_line(h).startswith("STORE DAMAGED since ")
+    finally:
+        with contextlib.suppress(Exception):  # saving the state into a damaged file fails
+            h.stop()
+
+
 # -- request bodies (in process: what the app was handed) -------------------------
 def _guard(app):
     return dict(app.state.guard)
