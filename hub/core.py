@@ -6,6 +6,12 @@ the node's clock sync, the Master tier per channel, storage in SQLite; only
 then are the frames acknowledged (MQTT PUBACK), so a hub killed at any
 moment loses nothing it acknowledged.  Per tick (10 Hz): mesh sync and
 emergence, witnessing, output rules, clock-sync pings, periodic saves.
+
+Other threads (the web, the transports) call only the public methods: the
+core's changing data is read through copies taken under a lock (``recent``,
+``events_after``, ``counts``, ``nodes``' and ``registry``'s accessors) or
+through objects replaced whole each tick and never changed afterwards
+(``mesh_state``, ``witness_state``).
 """
 from __future__ import annotations
 
@@ -22,11 +28,10 @@ from becomingone.config import HubConfig
 from becomingone.errors import BecomingOneError
 from becomingone.logs import Log
 from becomingone.nodes.registry import LATE, NEW, STATUS, Registry
-from becomingone.nodes.states import NodeStates
+from becomingone.nodes.states import Memory, NodeStates
 from becomingone.slowtier.clocksync import ClockSync
-from becomingone.slowtier.master import Master
-from becomingone.slowtier.mesh import Mesh
-from becomingone.slowtier.witness import Witness
+from becomingone.slowtier.mesh import Mesh, MeshState
+from becomingone.slowtier.witness import Witness, WitnessState
 from becomingone.store import Store
 from kairos import wire
 
@@ -60,21 +65,22 @@ class Hub:
         if self.store.log_problem:  # the hub runs on; the head file stays as the evidence
             self.log("error", f"event log: {self.store.log_problem}")
         self.registry = Registry(stale_periods=cfg["mesh"]["stale_periods"])
-        ms = cfg["mesh"]
-        self.mesh = Mesh(enter=ms["enter"], leave=ms["leave"], dwell=ms["dwell"],
-                         stale_periods=ms["stale_periods"])
-        w = cfg["witness"]
-        self.witness = Witness(beta=w["beta"], k=w["k"], refractory=w["refractory"])
+        self.mesh = Mesh(**self._mesh_settings())
+        self.witness = Witness(**self._witness_settings())
         self.clocks: dict[str, ClockSync] = {}
-        self.masters: dict[tuple[str, int], Master] = {}
-        self.nodes = NodeStates(self)
+        mc = cfg["master"]
+        self.nodes = NodeStates(self.registry, taus=tuple(mc["taus"]), align_rad=mc["align_rad"],
+                                weight=cfg.weight)
         self.transports: list[Any] = []
         self.router: Any = None
-        self.subscribers: list[Callable[[dict], None]] = []  # WebSocket pushes
-        self.recent: deque[dict] = deque(maxlen=200)  # events for the web page
+        self._subscribers: list[Callable[[dict], None]] = []  # WebSocket pushes
+        self._events: deque[tuple[int, dict]] = deque(maxlen=200)  # (seq, event), the web's
+        self._event_seq = 0
+        self._lock = threading.Lock()  # the subscribers and the events
         self.counters = {"frames": 0, "stored": 0, "acked": 0, "ticks": 0, "store_retries": 0}
-        self.mesh_state: Any = None
-        self.witness_state: Any = None
+        # The last tick's results: replaced whole each tick, never changed after.
+        self.mesh_state: MeshState | None = None
+        self.witness_state: WitnessState | None = None
         self._q: queue.SimpleQueue = queue.SimpleQueue()  # (C: cheap per frame)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -138,8 +144,55 @@ class Hub:
         self.store.close()
 
     def broadcast(self, msg: dict) -> None:
-        for fn in list(self.subscribers):
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for fn in subscribers:
             fn(msg)
+
+    def subscribe(self, fn: Callable[[dict], None]) -> None:
+        """fn(msg) gets each tick's {"type": "state", "state": ...} and every
+        broadcast, on the core thread: it must return at once."""
+        with self._lock:
+            if fn not in self._subscribers:
+                self._subscribers.append(fn)
+
+    def unsubscribe(self, fn: Callable[[dict], None]) -> None:
+        with self._lock:
+            if fn in self._subscribers:
+                self._subscribers.remove(fn)
+
+    @property
+    def subscribers(self) -> list[Callable[[dict], None]]:
+        """A copy of the subscribers (subscribe/unsubscribe change them)."""
+        with self._lock:
+            return list(self._subscribers)
+
+    # -- for other threads: copies ------------------------------------------------
+    @property
+    def recent(self) -> list[dict]:
+        """The last 200 events, oldest first (a new list; the events
+        themselves are never changed once made)."""
+        with self._lock:
+            return [rec for _, rec in self._events]
+
+    def events_after(self, seq: int) -> list[tuple[int, dict]]:
+        """(seq, event) of the recent events numbered above seq, oldest first
+        (seq 0: all; the numbers rise by one per event from 1)."""
+        with self._lock:
+            return [(s, rec) for s, rec in self._events if s > seq]
+
+    def counts(self) -> dict[str, int]:
+        """A copy of the counters: frames, stored, acked, ticks, store_retries."""
+        return dict(self.counters)  # (fixed keys: copying never races a resize)
+
+    def queue_depth(self) -> int:
+        """Frames handed over by the transports and not yet processed."""
+        return self._q.qsize()
+
+    def alive(self) -> bool:
+        """Whether the processing thread runs."""
+        th = self._thread
+        return th is not None and th.is_alive()
 
     # -- the processing thread ----------------------------------------------------
     def _loop(self) -> None:
@@ -267,11 +320,16 @@ class Hub:
         if t == "report":
             msg["t_hub"] = self.hub_time(node, msg["boot"], msg["tick"], t_rx)
             reports.append(msg)
-            self.nodes.on_report(msg)
+            self._remember(self.nodes.on_report(msg))
         elif t == "event":
             msg["t_hub"] = self.hub_time(node, msg["boot"], msg["tick"], t_rx)
             events.append(msg)
-            self.nodes.on_event(msg)
+            c = msg["c"] / 32768.0
+            self.event("collapse", f"{node} channel {msg['i']} "
+                       f"{'collapse' if msg['on'] else 'release'}", node=node, c=c)
+            self.store.log("collapse", {"node": node, "ch": msg["i"], "on": msg["on"], "c": c},
+                           msg["t_hub"])
+            self._remember(self.nodes.on_event(msg))
         elif t == "pong":
             t0 = self._pings.pop((node, msg["id"]), None)
             if t0 is not None:
@@ -283,12 +341,21 @@ class Hub:
                 cs.add(t0, msg["t1"], msg["t2"], t_rx)
         elif t == "hello":
             self.nodes.on_hello(msg)
+            names = ", ".join(c["name"] for c in msg["ch"])
+            self.event("hello", f"{node}: {msg['board']} fw {msg['fw']}, channels {names}",
+                       node=node)
+            self.store.log("hello", {k: msg[k] for k in ("node", "board", "fw", "boot")},
+                           self.clock())
         elif t == "status":
             self.event("status", f"{node} {'online' if msg['online'] else 'offline'}", node=node)
         elif t == "ack":
             self.event("ack", f"{node} command {msg['id']} "
                        + ("ok" if msg["ok"] else "failed: " + msg["err"]), node=node,
                        id=msg["id"], ok=msg["ok"])
+
+    def _remember(self, memories: list[Memory]) -> None:
+        for m in memories:
+            self.store.remember("collapse", m.signature, m.c, m.t)
 
     def hub_time(self, node: str, boot: int, tick: int, t_rx: float) -> float:
         """The hub time of a node tick; the arrival time until the node's
@@ -316,24 +383,30 @@ class Hub:
             self.event("witness", "surprise", S=ws.S, avg=ws.S_avg)
         # The per-node part of the state costs ~15 ms a tick at 1,000 nodes:
         # built only when a rule or a web page will read it.
-        busy = bool(self.subscribers) or bool(self.router is not None and self.router.rules)
+        with self._lock:
+            watched = bool(self._subscribers)
+        busy = watched or bool(self.router is not None and self.router.rules)
         state = self.state(now, with_nodes=busy)
         if self.router is not None:
             for rec in self.router.tick(state):
                 self.event("output", f"rule {rec['rule']} -> {rec['action']}"
                            + ("" if rec["ok"] else f" failed: {rec['error']}"))
         self._periodic(now)
-        if self.subscribers:
-            self.broadcast({"type": "state", "state": self.nodes.summary(state)})
+        if watched:
+            self.broadcast({"type": "state", "state": state_summary(state)})
         return state
 
     def state(self, now: float, with_nodes: bool = True) -> dict:
-        """The STATE dict the rules and the API read (hub/outputs docs)."""
+        """STATE: the dict the rules and the API read (docs/rules.md), built
+        from the last tick's mesh and witness and, with_nodes, every node's
+        row (NodeStates.rows).  Any thread may call it, after the first tick."""
         ms, ws = self.mesh_state, self.witness_state
+        if ms is None:
+            raise HubError("no tick yet: the hub has no STATE before its first tick")
         return {"t": now, "G": ms.G, "R": ms.R, "psi": ms.psi, "emerged": ms.emerged,
-                "since": ms.since, "participants": ms.participants,
+                "since": ms.since, "participants": list(ms.participants),
                 "surprise": ws.S if ws else 0.0, "witness_event": bool(ws and ws.event),
-                "nodes": self.nodes.states(now) if with_nodes else {}}
+                "nodes": self.nodes.rows(now) if with_nodes else {}}
 
     def _periodic(self, now: float) -> None:
         h = self.cfg["hub"]
@@ -367,10 +440,13 @@ class Hub:
         self._rejects_seen = now
 
     def event(self, kind: str, text: str, **fields: Any) -> None:
+        """Log an event and keep it for the web page (any thread)."""
         self.log(kind, text, **fields)
         rec = {"t": self.clock(), "kind": kind, "text": text}
         rec.update({k: v for k, v in fields.items() if isinstance(v, int | float | str)})
-        self.recent.append(rec)
+        with self._lock:
+            self._event_seq += 1
+            self._events.append((self._event_seq, rec))
 
     # -- towards the nodes ------------------------------------------------------------
     def _frame(self, node: str, t: str, **fields: Any) -> dict:
@@ -378,10 +454,10 @@ class Hub:
                      "tick": int(self.clock() * 1000) & _M30}, **fields)
 
     def _transport_for(self, node: str) -> Any:
-        info = self.registry.nodes.get(node)
-        if info is None:
+        source = self.registry.source(node)
+        if source is None:
             raise HubError(f"unknown node {node!r}")
-        kind = info.source.split(":", 1)[0]
+        kind = source.split(":", 1)[0]
         for t in self.transports:
             if t.kind == kind:
                 return t
@@ -408,7 +484,7 @@ class Hub:
 
     def ping_all(self, now: float) -> None:
         for node in self.registry.live(now):
-            if node.startswith("input-") and self.registry.nodes[node].source == "input":
+            if node.startswith("input-") and self.registry.source(node) == "input":
                 continue  # a hub-side input: its ticks are the hub's own clock
             pid = next(self._cid) & 0xFFFF
             t0 = self.clock()
@@ -423,39 +499,44 @@ class Hub:
 
     # -- persistence ----------------------------------------------------------------------
     def save(self) -> None:
-        """The slow-tier state, in one transaction."""
+        """The saved state (mesh, witness, clock syncs, Master tiers, nodes),
+        in one transaction: state only; the settings are the config's."""
         st = {"mesh": self.mesh.to_dict(), "witness": self.witness.to_dict()}
         for node, cs in list(self.clocks.items()):
             d = cs.to_dict()
             d["boot"] = self._clock_boot.get(node)
             st[f"clock/{node}"] = d
-        for (node, ch), m in list(self.masters.items()):
-            st[f"master/{node}/{ch}"] = m.to_dict()
+        st.update(self.nodes.saved())
         st.update({f"node/{n}": d for n, d in self.registry.take_dirty().items()})
         self.store.save_states(st)
 
+    def _mesh_settings(self) -> dict[str, float]:
+        ms = self.cfg["mesh"]
+        return {k: float(ms[k]) for k in ("enter", "leave", "dwell", "stale_periods")}
+
+    def _witness_settings(self) -> dict[str, Any]:
+        w = self.cfg["witness"]
+        return {"beta": float(w["beta"]), "k": float(w["k"]), "refractory": w["refractory"]}
+
     def _restore(self) -> None:
+        """The saved state, run under this start's settings."""
         st = self.store.all_state()
-        # The saved state, under the settings of this start's config.
         if "mesh" in st:
-            ms, self.mesh = self.cfg["mesh"], Mesh.from_dict(st["mesh"])
-            self.mesh.enter, self.mesh.leave, self.mesh.dwell, self.mesh.stale_periods = (
-                float(ms["enter"]), float(ms["leave"]), float(ms["dwell"]),
-                float(ms["stale_periods"]))
+            self.mesh = Mesh.from_dict(st["mesh"], **self._mesh_settings())
         if "witness" in st:
-            w, self.witness = self.cfg["witness"], Witness.from_dict(st["witness"])
-            self.witness.beta, self.witness.k = float(w["beta"]), float(w["k"])
-            self.witness.refractory = w["refractory"]
-        nodes = {}
+            self.witness = Witness.from_dict(st["witness"], **self._witness_settings())
+        nodes, masters = {}, {}
         for key, d in st.items():
             parts = key.split("/")
             if parts[0] == "clock" and len(parts) == 2:
                 self._clock_boot[parts[1]] = d.pop("boot", None)
                 self.clocks[parts[1]] = ClockSync.from_dict(d)
             elif parts[0] == "master" and len(parts) == 3:
-                self.masters[(parts[1], int(parts[2]))] = Master.from_dict(d)
+                masters[(parts[1], int(parts[2]))] = d
             elif parts[0] == "node" and len(parts) == 2:
                 nodes[parts[1]] = d
+        for line in self.nodes.restore(masters):
+            self.log("hub", f"saved state not resumed (starts afresh): {line}")
         for name in self.store.nodes():  # (a store from before node/<id> was saved)
             nodes.setdefault(name, {})
         for line in self.registry.restore(nodes, self.store.recent_seqs):
@@ -474,3 +555,11 @@ class Hub:
     def _sound_dir(self):
         from pathlib import Path
         return Path(self.cfg["hub"]["sound_dir"])
+
+
+def state_summary(state: dict) -> dict:
+    """STATE made JSON-ready (Psi as re/im), as the WebSocket feed sends it."""
+    psi = state["psi"]
+    out = {k: v for k, v in state.items() if k != "psi"}
+    out["psi"] = {"re": psi.real, "im": psi.imag}
+    return out

@@ -5,7 +5,11 @@ One wire.Dedup for all nodes decides whether a frame is new: duplicates
 are refused and counted per node, skipped sequence numbers are counted as
 gaps.  A hello stores the node's metadata (and so its report period), a
 report its own drop count, a status (MQTT's retained online / last will)
-the online flag.  Thread-safe: transports call in from their threads.
+the online flag.  Thread-safe: transports call in from their threads, the
+web reads from its own; ``nodes`` is the registry's own (read it under its
+lock), everyone else reads through the accessors below, which return copies.
+A node's hello dict is replaced by the next hello, never changed in place,
+so a copy may share it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from kairos import wire
 from kairos.dedup import LATE, NEW, OLD
@@ -63,6 +67,17 @@ class NodeInfo:
             "replays": self.replays,
             "drops": self.drops, "reboots": self.reboots, "report_period": self.report_period,
         }
+
+
+class Presence(NamedTuple):
+    """One node as the registry knew it at a moment (a copy: safe to keep)."""
+
+    hello: dict | None
+    source: str
+    online: bool
+    last_seen: float | None
+    report_period: float
+    stale: bool
 
 
 def _bump(d: dict[str, int], key: str, n: int = 1) -> None:
@@ -255,6 +270,41 @@ class Registry:
         if not info.online or info.last_seen is None:
             return True
         return now - info.last_seen > self.stale_periods * info.report_period
+
+    # -- reading (any thread): copies ------------------------------------------
+    def known(self, node: str) -> bool:
+        with self._lock:
+            return node in self.nodes
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.nodes)
+
+    def hello(self, node: str) -> dict | None:
+        """The node's hello metadata (board, fw, period, every, weight, caps, ch)."""
+        with self._lock:
+            info = self.nodes.get(node)
+            return info.hello if info is not None else None
+
+    def source(self, node: str) -> str | None:
+        """Where the node was last heard ("mqtt", "serial:/dev/ttyACM0", ...)."""
+        with self._lock:
+            info = self.nodes.get(node)
+            return info.source if info is not None else None
+
+    def presence(self, now: float) -> dict[str, Presence]:
+        """Every node's hello, source, liveness and staleness, in one look."""
+        with self._lock:
+            return {n: Presence(i.hello, i.source, i.online, i.last_seen, i.report_period,
+                                self._is_stale(i, now)) for n, i in self.nodes.items()}
+
+    def node_json(self, node: str, now: float) -> dict[str, Any] | None:
+        """NodeInfo.to_json of one node with its staleness, or None."""
+        with self._lock:
+            info = self.nodes.get(node)
+            if info is None:
+                return None
+            return dict(info.to_json(now), stale=self._is_stale(info, now))
 
     def live(self, now: float) -> list[str]:
         with self._lock:

@@ -198,19 +198,17 @@ class ClockSync:
     # -- persistence ---------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready state; the estimate is recomputed from it on load."""
-        return {
-            "window": self.window,
-            "tick_mask": self.tick_mask,
-            "min_span": self.min_span,
-            "max_drift_ppm": self.max_drift_ppm,
-            "drift_ppm": self.drift_ppm,
-            "samples": [list(s) for s in self._samples],
-        }
+        """JSON-ready state; the estimate is recomputed from it on load.  The
+        settings (window, tick_mask, min_span, max_drift_ppm) are the
+        constructor's, not saved."""
+        return {"drift_ppm": self.drift_ppm, "samples": [list(s) for s in self._samples]}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ClockSync:
-        cs = cls(d["window"], d["tick_mask"], d["min_span"], d["max_drift_ppm"])
+    def from_dict(cls, d: dict[str, Any], **settings: Any) -> ClockSync:
+        """A ClockSync with these settings (the constructor's arguments)
+        resuming the saved state d (other keys are ignored; the newest
+        `window` samples are kept)."""
+        cs = cls(**settings)
         # The held drift (used while the span is short) is part of the state.
         cs.drift_ppm = _finite("drift_ppm", d["drift_ppm"])
         for i, s in enumerate(d["samples"]):

@@ -136,12 +136,9 @@ class Master:
     # -- persistence ---------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready state (complex numbers as [re, im])."""
+        """JSON-ready state (complex numbers as [re, im]); the settings
+        (taus, align_rad, w_m, w_e) are the constructor's, not saved."""
         return {
-            "taus": list(self.taus),
-            "align_rad": self.align_rad,
-            "w_m": self.w_m,
-            "w_e": self.w_e,
             "ema": [[e.real, e.imag] for e in self._ema],
             "z": [self.z.real, self.z.imag],
             "m_prev": [self.M_prev.real, self.M_prev.imag],
@@ -150,11 +147,14 @@ class Master:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Master:
-        m = cls(tuple(d["taus"]), d["align_rad"], d["w_m"], d["w_e"])
+    def from_dict(cls, d: dict[str, Any], **settings: Any) -> Master:
+        """A Master with these settings (the constructor's arguments) resuming
+        the saved state d (other keys are ignored).  ValueError when d holds
+        another number of averages than these taus."""
+        m = cls(**settings)
         ema = [_cplx("ema", e) for e in d["ema"]]
         if len(ema) != len(m.taus):
-            raise ValueError(f"ema: expected {len(m.taus)} values, got {len(ema)}")
+            raise ValueError(f"ema: saved {len(ema)} averages, the taus are {len(m.taus)}")
         m._ema = ema
         m.z = _cplx("z", d["z"])
         m.M_prev = _cplx("m_prev", d["m_prev"])

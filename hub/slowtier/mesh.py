@@ -174,19 +174,15 @@ class Mesh:
     # -- persistence ---------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "enter": self.enter,
-            "leave": self.leave,
-            "dwell": self.dwell,
-            "stale_periods": self.stale_periods,
-            "emerged": self.emerged,
-            "since": self.since,
-            "above": self._above,
-        }
+        """JSON-ready state; the settings (enter, leave, dwell, stale_periods)
+        are the constructor's, not saved: a restart runs under its own."""
+        return {"emerged": self.emerged, "since": self.since, "above": self._above}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Mesh:
-        m = cls(d["enter"], d["leave"], d["dwell"], d["stale_periods"])
+    def from_dict(cls, d: dict[str, Any], **settings: float) -> Mesh:
+        """A mesh with these settings (the constructor's arguments) resuming
+        the saved state d (keys other than the state's are ignored)."""
+        m = cls(**settings)
         m.emerged = bool(d["emerged"])
         m.since = None if d["since"] is None else float(d["since"])
         m._above = None if d["above"] is None else float(d["above"])

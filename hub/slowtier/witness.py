@@ -129,27 +129,24 @@ class Witness:
     # -- persistence ---------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready state (Psi as [re, im])."""
+        """JSON-ready state (Psi as [re, im]); the settings (beta, k,
+        avg_alpha, warmup, eps, refractory) are the constructor's, not saved."""
         g, r, p = self.W
         return {
-            "beta": self.beta,
-            "k": self.k,
-            "avg_alpha": self.avg_alpha,
-            "warmup": self.warmup,
-            "eps": self.eps,
             "W": [g, r, [p.real, p.imag]],
             "S": self.S,
             "S_avg": self.S_avg,
             "n": self.n,
-            "refractory": self.refractory,
             "was_surprising": self.was_surprising,
             "last_event": self.last_event,
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Witness:
-        w = cls(d["beta"], d["k"], d["avg_alpha"], d["warmup"], d["eps"],
-                int(d.get("refractory", 10)))  # (older saves lack the last three)
+    def from_dict(cls, d: dict[str, Any], **settings: Any) -> Witness:
+        """A witness with these settings (the constructor's arguments)
+        resuming the saved state d (other keys are ignored; older saves lack
+        the last two)."""
+        w = cls(**settings)
         w.was_surprising = bool(d.get("was_surprising", False))
         last = d.get("last_event")
         w.last_event = None if last is None else int(last)

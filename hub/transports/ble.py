@@ -49,7 +49,7 @@ class BleTransport(Transport):
         self.rescan_s = float(self.cfg["rescan"])  # s between scans
         self.names = set(self.cfg["names"])
         self.devices = {a.upper() for a in self.cfg["devices"]}
-        self.state = "idle"  # idle | scanning | stopped: <why>
+        self.phase = "idle"  # idle | scanning | stopped: <why> (status()["phase"])
         self._asm: dict[str, wirebin.Reassembler] = {}
         self._clients: dict[str, Any] = {}  # address -> connected BleakClient
         self._not_nodes: set[str] = set()
@@ -64,7 +64,7 @@ class BleTransport(Transport):
         self._thread = self._spawn(self._run, name="hub-ble")
 
     def _quit(self, why: str) -> None:
-        self.state = "stopped: " + why
+        self.phase = "stopped: " + why
         self.log(f"ble: {why}; BLE transport off")
 
     def _run(self) -> None:
@@ -93,7 +93,7 @@ class BleTransport(Transport):
     # -- scanning and connections -------------------------------------------
     async def _scan_loop(self) -> None:
         while not self._stop.is_set():
-            self.state = "scanning"
+            self.phase = "scanning"
             try:
                 found = await BleakScanner.discover(timeout=self.scan_s, return_adv=True)
             except Exception as e:  # noqa: BLE001 - no adapter, no D-Bus, no permission
@@ -173,4 +173,4 @@ class BleTransport(Transport):
 
     def _status(self) -> dict:
         return {"connected": bool(self._clients), "devices": sorted(self._clients),
-                "state": self.state}
+                "phase": self.phase}

@@ -19,7 +19,6 @@ per-node part of the state costs the core ~15 ms a tick at 1,000 nodes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections import deque
 from typing import Any
@@ -177,7 +176,7 @@ class Feed:
         self.events: deque[tuple[int, dict]] = deque(maxlen=500)
         self._other_seq = 0
         self._ev_seq = 0
-        self._last_ev: dict | None = None
+        self._hub_seq = 0  # the hub's event numbers already taken (Hub.events_after)
         self._lock = threading.Lock()
         self.stats = {"messages": 0, "bytes": 0, "clients_total": 0, "errors": 0}
 
@@ -187,9 +186,10 @@ class Feed:
         self.clients.add(client)
         self.stats["clients_total"] += 1
         if self.on_hub not in self.hub.subscribers:
-            with contextlib.suppress(IndexError):
-                self._last_ev = self.hub.recent[-1]  # older ones are history (GET /api/events)
-            self.hub.subscribers.append(self.on_hub)
+            seen = self.hub.events_after(self._hub_seq)  # older ones are history (GET /api/events)
+            if seen:
+                self._hub_seq = seen[-1][0]
+            self.hub.subscribe(self.on_hub)
         client.ev_seq, client.other_seq = self._ev_seq, self._other_seq  # news from now on
 
     def detach(self, client: Client) -> None:
@@ -198,8 +198,7 @@ class Feed:
             self.unsubscribe()
 
     def unsubscribe(self) -> None:
-        with contextlib.suppress(ValueError):
-            self.hub.subscribers.remove(self.on_hub)
+        self.hub.unsubscribe(self.on_hub)
 
     def events_after(self, seq: int) -> list[tuple[int, dict]]:
         with self._lock:
@@ -212,8 +211,9 @@ class Feed:
             if msg.get("type") == "state":
                 now = msg["state"].get("t") or self.hub.clock()
                 self.mesh_view = views.mesh(self.hub)
-                self.stale = set(self.hub.registry.stale(now))
-                self._update_meta()
+                presence = self.hub.registry.presence(now)
+                self.stale = {n for n, p in presence.items() if p.stale}
+                self._update_meta(presence)
                 self._collect_events()
                 self.state = msg["state"]
             else:
@@ -234,27 +234,19 @@ class Feed:
         for c in self.clients:
             c.wake.set()
 
-    def _update_meta(self) -> None:
-        reg = self.hub.registry.nodes
-        if len(self.meta) == len(reg):
+    def _update_meta(self, presence: dict[str, Any]) -> None:
+        if len(self.meta) == len(presence):
             return
-        for name, info in list(reg.items()):
-            if name not in self.meta and info.hello:
-                self.meta[name] = views._meta({"hello": info.hello, "source": info.source})
+        for name, p in presence.items():
+            if name not in self.meta and p.hello:
+                self.meta[name] = views._meta({"hello": p.hello, "source": p.source})
 
     def _collect_events(self) -> None:
-        try:
-            items = views.recent_events(self.hub)
-        except RuntimeError:
+        new = self.hub.events_after(self._hub_seq)
+        if not new:
             return
-        new = []
-        for rec in reversed(items):
-            if rec is self._last_ev:
-                break
-            new.append(rec)
-        if items:
-            self._last_ev = items[-1]
+        self._hub_seq = new[-1][0]
         with self._lock:
-            for rec in reversed(new):
+            for _, rec in new:
                 self._ev_seq += 1
                 self.events.append((self._ev_seq, rec))

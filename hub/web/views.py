@@ -1,33 +1,18 @@
 """JSON views of the hub, shared by the REST routes and the WebSocket feed.
 
-The core thread mutates the hub's dicts while a request reads them; Python
-keeps each operation safe but iterating a dict that grows meanwhile raises
-RuntimeError, so the readers retry (``settle``).  Nothing here writes.
+The core thread changes the hub's data while a request reads it, so these
+read only through the hub's public accessors, which hand out copies taken
+under a lock (becomingone.core).  Nothing here writes.
 """
 from __future__ import annotations
 
 import cmath
 import math
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from becomingone.nodes.spectra import columns_from_rows
 
-T = TypeVar("T")
 Q15 = 32768.0
-
-
-def settle(fn: Callable[..., T], *args: Any, tries: int = 20) -> T:
-    """fn(*args), retried while another thread resizes what it iterates."""
-    for i in range(tries):
-        try:
-            return fn(*args)
-        except RuntimeError as e:  # "dictionary changed size during iteration" etc.
-            if "during iteration" not in str(e) or i == tries - 1:
-                raise
-            time.sleep(0.001)
-    raise AssertionError("unreachable")
 
 
 def num(x: Any, nd: int | None = None) -> float | None:
@@ -92,17 +77,15 @@ def node_row(name: str, info: dict, st: dict | None) -> dict[str, Any]:
 
 def nodes(hub: Any, now: float) -> list[dict[str, Any]]:
     snap = hub.registry.snapshot(now)["nodes"]
-    states = settle(hub.nodes.states, now)
-    return [node_row(n, info, states.get(n)) for n, info in snap.items()]
+    rows = hub.nodes.rows(now)
+    return [node_row(n, info, rows.get(n)) for n, info in snap.items()]
 
 
 def node(hub: Any, name: str, now: float) -> dict[str, Any] | None:
-    info = hub.registry.nodes.get(name)
-    if info is None:
+    snap = hub.registry.node_json(name, now)
+    if snap is None:
         return None
-    snap = info.to_json(now)
-    snap["stale"] = name in set(hub.registry.stale(now))
-    st = settle(hub.nodes.states, now).get(name)
+    st = hub.nodes.rows(now, [name]).get(name)
     row = node_row(name, snap, st)
     row["hello"] = snap["hello"]
     row["counters"] = {k: snap[k] for k in ("frames", "rejects", "gaps", "duplicates",
@@ -114,8 +97,7 @@ def node(hub: Any, name: str, now: float) -> dict[str, Any] | None:
 
 def lags_s(hub: Any, name: str, ch: int) -> tuple[list[int], list[float]]:
     """The channel's lags (samples) and the same in seconds, from its hello."""
-    info = hub.registry.nodes.get(name)
-    h = (info.hello if info else None) or {}
+    h = hub.registry.hello(name) or {}
     try:
         lags = list(h["ch"][ch]["lags"])
         return lags, [lag * h["period"] / 1000.0 for lag in lags]
@@ -189,7 +171,8 @@ def spectrum(hub: Any, name: str, ch: int, now: float) -> dict[str, Any]:
 
 
 def recent_events(hub: Any) -> list[dict[str, Any]]:
-    return settle(list, hub.recent)
+    """The hub's recent events, oldest first (a copy)."""
+    return hub.recent
 
 
 def event_json(rec: dict) -> dict[str, Any]:

@@ -113,7 +113,7 @@ def measure(broker, db, tick_hz, n=TRANSITIONS, seed=7):
             raise RuntimeError("hub: not subscribed")
 
         def taken(s):
-            m = hub.nodes.latest.get(NODE)
+            m = hub.nodes.report(NODE)
             return m is not None and m["seq"] >= s
 
         for _ in range(n):

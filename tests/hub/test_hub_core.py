@@ -5,6 +5,7 @@ MQTT library does not stop the hub."""
 import io
 import subprocess
 import sys
+import threading
 
 import pytest
 from support.frames import event, frame, hello, report
@@ -195,8 +196,8 @@ def test_a_full_queue_holds_the_transport_back_instead_of_losing(tmp_path, monke
                 done.set()
 
             threading.Thread(target=transport, daemon=True).start()
-            assert wait_for(lambda: hub._q.qsize() >= 5, 5)
-            assert not done.wait(0.3) and hub._q.qsize() <= 5  # ... so the transport waits
+            assert wait_for(lambda: hub.queue_depth() >= 5, 5)
+            assert not done.wait(0.3) and hub.queue_depth() <= 5  # ... so the transport waits
         assert done.wait(10)  # the store is free again: it goes on
         assert wait_for(lambda: len(hub.store.reports("n1", 0)) == 20, 10)
     finally:
@@ -301,3 +302,97 @@ def test_a_restart_keeps_the_state_but_takes_the_new_configs_settings(tmp_path):
         assert w.n == n > 0  # the state itself is the saved one
     finally:
         hub2.store.close()
+
+
+SETTINGS = {"mesh": {"enter", "leave", "dwell", "stale_periods"},
+            "witness": {"beta", "k", "avg_alpha", "warmup", "eps", "refractory"},
+            "master": {"taus", "align_rad", "w_m", "w_e"},
+            "clock": {"window", "tick_mask", "min_span", "max_drift_ppm"}}
+
+
+def test_the_saved_state_holds_state_only_and_resumes_under_the_new_master_settings(tmp_path):
+    db = tmp_path / "hub.db"
+    hub = Hub(config.parse(f'[hub]\ndb = "{db}"\n[master]\ntaus = [30.0, 300.0]\n'),
+              Log(quiet=("hello",)), clock=FakeClock())
+    feed(hub, [hello(0)] + [report(s) for s in range(1, 11)])
+    hub.tick(hub.clock())
+    hub.save()
+    saved = hub.store.all_state()
+    n = hub.witness.n
+    hub.store.close()
+    kinds = {key.split("/")[0] for key in saved}
+    assert {"mesh", "witness", "master"} <= kinds
+    for key, blob in saved.items():
+        assert not set(blob) & SETTINGS.get(key.split("/")[0], set()), (key, sorted(blob))
+
+    # Same taus, another align_rad: the averages resume under the new setting.
+    cfg = config.parse(f'[hub]\ndb = "{db}"\n[master]\ntaus = [30.0, 300.0]\n'
+                       'align_rad = 0.1\n')
+    hub2 = Hub(cfg, Log(quiet=("hello",)), clock=FakeClock())
+    try:
+        assert hub2.nodes.saved() == {k: v for k, v in saved.items() if k.startswith("master/")}
+        assert hub2.nodes.align_rad == 0.1 and hub2.witness.n == n
+        feed(hub2, [report(11)])
+        went_on = hub2.nodes.saved()["master/n1/0"]
+        assert went_on["n"] == saved["master/n1/0"]["n"] + 1 == 11  # from the saved averages
+    finally:
+        hub2.store.close()
+
+    # Three taus now: the two saved averages cannot be them; that channel starts afresh.
+    log = io.StringIO()
+    hub3 = Hub(config.parse(f'[hub]\ndb = "{db}"\n'), Log(stream=log), clock=FakeClock())
+    try:
+        assert hub3.nodes.saved() == {}
+        assert "master n1/0: ema: saved 2 averages, the taus are 3" in log.getvalue()
+        feed(hub3, [report(12)])
+        assert len(hub3.nodes.saved()["master/n1/0"]["ema"]) == 3
+    finally:
+        hub3.store.close()
+
+
+def test_readers_on_other_threads_never_see_the_core_change_under_them(tmp_path):
+    """The web's way in (nodes, registry, events, STATE) from four threads
+    while the core takes frames from 300 new nodes: no RuntimeError, and
+    every read is consistent in itself."""
+    hub = make(tmp_path)
+    feed(hub, [hello(0), report(1)])
+    hub.tick(hub.clock())
+    done, errors = threading.Event(), []
+
+    def read():
+        while not done.is_set():
+            try:
+                now = hub.clock()
+                rows = hub.nodes.rows(now)
+                assert all(set(r) >= {"online", "c", "channels"} for r in rows.values())
+                hub.nodes.views(now)
+                hub.nodes.signature(hub.nodes.reported())
+                hub.registry.presence(now)
+                hub.registry.snapshot(now)
+                seqs = [s for s, _ in hub.events_after(0)]
+                assert seqs == sorted(seqs)
+                assert len(hub.recent) <= 200
+                hub.state(now)
+            except Exception as e:  # noqa: BLE001 - any is the failure
+                errors.append(repr(e))
+                return
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show
+    for r in readers:
+        r.start()
+    try:
+        for i in range(300):
+            node = f"new-{i:03d}"
+            feed(hub, [hello(0, node=node), report(1, node=node), event(2, node=node)])
+            if i % 10 == 0:
+                hub.tick(hub.clock())
+    finally:
+        done.set()
+        for r in readers:
+            r.join(10)
+        sys.setswitchinterval(interval)
+        hub.store.close()
+    assert not errors, errors[:3]
+    assert len(hub.nodes) == 301 and hub.registry.count() == 301

@@ -111,13 +111,18 @@ def test_dict_round_trip_then_identical_updates():
     m = Master(taus=(30.0, 300.0), align_rad=0.5, w_m=2.0, w_e=1.0)
     for n in range(50):
         m.update(0.1 + 0.01 * n, math.cos(n), math.sin(n), 3.0 * n)
-    back = Master.from_dict(json.loads(json.dumps(m.to_dict())))
+    saved = json.loads(json.dumps(m.to_dict()))
+    assert not set(saved) & {"taus", "align_rad", "w_m", "w_e"}  # the state only
+    back = Master.from_dict(saved, taus=(30.0, 300.0), align_rad=0.5, w_m=2.0, w_e=1.0)
     for name in ("z", "M", "M_prev", "c_m", "delta", "aligned", "t_sync", "taus", "n"):
         assert getattr(back, name) == getattr(m, name), name
     for x in (m, back):
         x.update(0.7, 1, 1, 200.0)
     assert back.M == m.M and back.c_m == m.c_m
     assert Master.from_dict(Master().to_dict()).aligned is False
+    assert Master.from_dict(saved, taus=(30.0, 300.0), align_rad=0.1).align_rad == 0.1
+    with pytest.raises(ValueError, match="saved 2 averages, the taus are 3"):
+        Master.from_dict(saved)  # three default taus: the saved averages do not fit
 
 
 @pytest.mark.parametrize(

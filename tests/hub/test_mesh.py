@@ -139,11 +139,22 @@ def test_participants_are_live_nodes_with_c_at_least_leave():
 def test_state_round_trip_mid_dwell():
     m = Mesh(dwell=3.0)
     run(m, [(0.0, 0.8), (2.0, 0.8)])
-    back = Mesh.from_dict(json.loads(json.dumps(m.to_dict())))
+    saved = json.loads(json.dumps(m.to_dict()))
+    assert set(saved) == {"emerged", "since", "above"}  # the state, not the settings
+    back = Mesh.from_dict(saved, dwell=3.0)
     assert back.update(one(0.8), 3.0).event == "entered"
-    m2 = Mesh.from_dict(back.to_dict())
+    m2 = Mesh.from_dict(back.to_dict(), dwell=3.0)
     assert m2.emerged and m2.since == 3.0
     assert m2.update(one(0.5), 4.0).event == "left"
+
+
+def test_saved_state_resumes_under_other_settings():
+    m = Mesh(dwell=3.0)
+    run(m, [(0.0, 0.8), (2.0, 0.8)])  # 2 s above enter: 1 s of dwell to go
+    back = Mesh.from_dict(m.to_dict(), dwell=1.0, enter=0.75, leave=0.5)
+    assert (back.dwell, back.leave) == (1.0, 0.5)
+    assert back.update(one(0.8), 2.0).event == "entered"  # its own dwell, the saved start
+    assert back.update(one(0.6), 3.0).event is None  # its own leave
 
 
 def test_order_of_nodes_does_not_matter():

@@ -97,10 +97,11 @@ def test_no_adapter_logs_once_and_stops(ble):
     end = time.monotonic() + 20
     while any(th.is_alive() for th in t._threads) and time.monotonic() < end:
         time.sleep(0.05)
-    if t.state == "scanning":
+    if t.phase == "scanning":
         pytest.skip("a BLE adapter is present here")
     t.stop()
-    assert t.state.startswith("stopped: cannot scan")
+    assert t.phase.startswith("stopped: cannot scan")
+    assert t.status()["phase"] == t.phase
     assert len(logs) == 1 and "BLE transport off" in logs[0]
     assert not t.status()["connected"]
 

@@ -92,11 +92,16 @@ def test_dict_round_trip():
     w = Witness(beta=0.1, k=2.0, avg_alpha=0.1, warmup=3, eps=1e-4)
     for i in range(20):
         w.update(0.5 + 0.01 * i, 0.4, complex(0.1 * i % 1, 0.2))
-    back = Witness.from_dict(json.loads(json.dumps(w.to_dict())))
+    settings = {"beta": 0.1, "k": 2.0, "avg_alpha": 0.1, "warmup": 3, "eps": 1e-4}
+    saved = json.loads(json.dumps(w.to_dict()))
+    assert not set(saved) & {*settings, "refractory"}  # the state, not the settings
+    back = Witness.from_dict(saved, **settings)
     assert back.state() == w.state()
     a, b = w.update(0.9, 0.1, -0.3j), back.update(0.9, 0.1, -0.3j)
     assert a == b
     assert Witness.from_dict(Witness().to_dict()).converged is False
+    other = Witness.from_dict(saved, beta=0.5, refractory=3)
+    assert (other.beta, other.refractory, other.n, other.S) == (0.5, 3, 20, saved["S"])
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0, -0.1, 1.5, math.nan])

@@ -3,6 +3,9 @@ real Hub (sim mesh, a hub-side input, two rules) running its core thread:
 every endpoint, the token rules, malformed requests (4xx JSON), and the hub
 still healthy afterwards."""
 import math
+import sys
+import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -49,7 +52,7 @@ def hub():
                                   "output", "command", "emergence", "memory", "web")),
                   sim_nodes=12)
     h.start()
-    assert wait_for(lambda: h.mesh_state is not None and len(h.nodes.latest) == 12, 10)
+    assert wait_for(lambda: h.mesh_state is not None and len(h.nodes) == 12, 10)
     yield h
     h.stop()
 
@@ -219,7 +222,7 @@ def test_hub_side_input_numbers(local, hub):
     r = local.post("/api/inputs/door", json={"values": [math.sin(i / 3) for i in range(50)]},
                    headers=AUTH)
     assert r.status_code == 200 and r.json() == {"node": "input-door", "samples": 50}
-    assert wait_for(lambda: hub.nodes.latest.get("input-door", {}).get("n", 0) >= 50, 5)
+    assert wait_for(lambda: (hub.nodes.report("input-door") or {}).get("n", 0) >= 50, 5)
     assert "no hub-side input" in err(local.post("/api/inputs/window", json={"values": [1]},
                                                  headers=AUTH), 404)
     for bad in ({"values": []}, {"values": ["x"]}, {"value": 1}, {"values": 3},
@@ -360,3 +363,75 @@ def test_ws_off_loopback_needs_the_token(remote):
     assert e.value.code == 4401
     with remote.websocket_connect(f"/ws?token={TOKEN}") as ws:
         assert ws.receive_json()["type"] == "hello"
+
+
+# -- many readers at once (last: it adds 300 nodes to the module's hub) -----------------
+
+HAMMERED = ["/api/nodes", "/api/nodes/sim-0003", "/api/nodes/sim-0003/spectrum", "/api/mesh",
+            "/api/events?limit=500", "/api/memories/similar", "/api/metrics", "/api/health",
+            "/api/rules", "/api/outputs"]
+
+
+def test_many_threads_read_while_new_nodes_arrive_and_never_get_a_500(app, local, hub):
+    """Four client threads read every view, and fire a rule, while 300 new
+    nodes arrive (the core's dicts grow under them) and a WebSocket takes
+    the feed: no error from a dict changing size, no 500, no feed error."""
+    from support.frames import Frames
+
+    frames = Frames(boot=11)
+    web_errors, feed_errors = hub.log.counts.get("web", 0), app.state.feed.stats["errors"]
+    known = hub.registry.count()
+    done, bad, reads = threading.Event(), [], [0] * 4
+
+    def newcomers():
+        for i in range(300):
+            node = f"input-hammer-{i:03d}"  # (input-*: the core does not ping these)
+            now = time.time()
+            for f in (frames.hello(0, node=node), frames.report(1, node=node),
+                      frames.event(2, node=node), frames.report(3, node=node)):
+                hub.sink(f, "input", now, None)
+            time.sleep(0.002)
+
+    def reader(k):
+        with TestClient(app, client=("127.0.0.1", 51000 + k),
+                        raise_server_exceptions=False) as c:  # (a 500 is an answer here)
+            while not done.is_set():
+                try:
+                    for path in HAMMERED:
+                        r = c.get(path)
+                        if r.status_code not in ((200, 409) if "similar" in path else (200,)):
+                            bad.append((path, r.status_code, r.text[:200]))
+                    r = c.post("/api/rules/never/fire", headers=AUTH)
+                    if r.status_code != 200:
+                        bad.append(("fire", r.status_code, r.text[:200]))
+                except Exception as e:  # noqa: BLE001 - any is the failure
+                    bad.append(repr(e))
+                    return
+                reads[k] += 1
+
+    writer = threading.Thread(target=newcomers)
+    readers = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+    states, interval = 0, sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show
+    with local.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        writer.start()
+        for r in readers:
+            r.start()
+        try:
+            for _ in range(3000):  # (10 messages a second at most: bounded by the writer)
+                states += ws.receive_json()["type"] == "state"
+                if not writer.is_alive() and min(reads) >= 3:
+                    break
+        finally:
+            writer.join(30)
+            done.set()
+            for r in readers:
+                r.join(30)
+            sys.setswitchinterval(interval)
+    assert not bad, bad[:5]
+    assert states > 0 and min(reads) >= 3, (states, reads)
+    assert wait_for(lambda: hub.registry.count() == known + 300, 10)
+    assert wait_for(lambda: len(local.get("/api/nodes").json()["nodes"]) == known + 300, 10)
+    assert hub.log.counts.get("web", 0) == web_errors  # the 500 handler logs as "web"
+    assert app.state.feed.stats["errors"] == feed_errors

@@ -48,7 +48,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 @pytest.fixture(scope="module")
 def hub():
     HUB.start()
-    assert wait_for(lambda: HUB.mesh_state is not None and len(HUB.nodes.latest) >= 4, 10)
+    assert wait_for(lambda: HUB.mesh_state is not None and len(HUB.nodes) >= 4, 10)
     yield HUB
     HUB.stop()
 

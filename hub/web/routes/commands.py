@@ -26,7 +26,7 @@ class Command(BaseModel):
 @router.post("/nodes/{node}/commands", status_code=202,
              summary="Send a command; the node's ack shows up in /api/events")
 def send(hub: HubDep, node: str, cmd: Command) -> dict:
-    if node not in hub.registry.nodes:
+    if not hub.registry.known(node):
         raise HTTPException(404, f"unknown node {node!r} (GET /api/nodes lists them)")
     try:
         cid = hub.send_command(node, cmd.op, dict(cmd.args))

@@ -27,14 +27,13 @@ def _transports(hub: Any) -> list[dict]:
 
 @router.get("/health", summary="Is the hub alive and ticking")
 def health(hub: HubDep) -> dict:
-    th = getattr(hub, "_thread", None)
-    alive = th is not None and th.is_alive()
+    alive = hub.alive()
     ms = hub.mesh_state
     age = None if ms is None else views.num(hub.clock() - ms.t, 3)
     store = hub.store.health()  # a failing store is not healthy: nothing gets stored
     ok = alive and age is not None and age < 5.0 and store["ok"]
     return {"ok": ok, "version": __version__, "core_alive": alive, "last_tick_age": age,
-            "ticks": hub.counters["ticks"], "uptime": round(time.time() - _T0, 1),
+            "ticks": hub.counts()["ticks"], "uptime": round(time.time() - _T0, 1),
             "store": store, "transports": _transports(hub)}
 
 
@@ -42,12 +41,12 @@ def _metrics(hub: Any, request: Request) -> dict[str, Any]:
     feed = request.app.state.feed
     now = hub.clock()
     store = hub.store
+    reg = hub.registry.snapshot(now)
     return {
-        "counters": dict(hub.counters),
-        "queue": hub._q.qsize(),
-        "nodes": {"known": len(hub.registry.nodes), "live": len(hub.registry.live(now))},
-        "registry": {"rejects": hub.registry.snapshot(now)["rejects"],
-                     "dedup": dict(hub.registry.dedup.counts)},
+        "counters": hub.counts(),
+        "queue": hub.queue_depth(),
+        "nodes": {"known": len(reg["nodes"]), "live": len(reg["live"])},
+        "registry": {"rejects": reg["rejects"], "dedup": reg["dedup"]},
         "store": {"rejected": store.rejected, "too_old": store.too_old,
                   "last_error": store.last_error},
         "outputs": views.jsonable(hub.router.stats()) if hub.router else None,

@@ -36,11 +36,12 @@ def _signature_of(hub, nodes: list[str] | None) -> dict:
     if not nodes:
         ms = hub.mesh_state
         nodes = list(ms.participants) if ms is not None and ms.participants else \
-            list(hub.nodes.latest)
-    unknown = [n for n in nodes if n not in hub.nodes.latest]
+            hub.nodes.reported()
+    reported = set(hub.nodes.reported())
+    unknown = [n for n in nodes if n not in reported]
     if unknown:
         raise HTTPException(404, f"no report yet from node {unknown[0]!r}")
-    sig = views.settle(hub.nodes.signature, nodes)
+    sig = hub.nodes.signature(nodes)
     if not sig:
         raise HTTPException(409, "no node has reported yet: nothing to compare")
     return sig

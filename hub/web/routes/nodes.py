@@ -26,7 +26,7 @@ def list_nodes(hub: HubDep, online: bool | None = None,
 
 
 def _known(hub, node: str) -> None:
-    if node not in hub.registry.nodes:
+    if not hub.registry.known(node):
         raise HTTPException(404, f"unknown node {node!r} (GET /api/nodes lists them)")
 
 
@@ -40,8 +40,7 @@ def get_node(hub: HubDep, node: Name) -> dict:
 
 def _channel(hub, node: str, ch: int) -> None:
     _known(hub, node)
-    info = hub.registry.nodes.get(node)
-    chans = ((info.hello if info else None) or {}).get("ch")
+    chans = (hub.registry.hello(node) or {}).get("ch")
     if isinstance(chans, list) and ch >= len(chans):  # (no hello yet: the store may know)
         have = f"channels 0..{len(chans) - 1}" if chans else "no channels"
         raise HTTPException(404, f"node {node!r} has no channel {ch} (it has {have})")

@@ -100,7 +100,9 @@ def change_rule(hub: HubDep, name: str, change: RuleChange) -> dict:
 def fire(hub: HubDep, name: str) -> dict:
     rule = _find(hub, name)
     adapter = hub.router.adapters[rule.action]
-    state = views.settle(hub.state, hub.clock())
+    if hub.mesh_state is None:
+        raise HTTPException(503, "the hub has not ticked yet: no STATE to fire with")
+    state = hub.state(hub.clock())
     try:
         adapter.fire(rule.name, state, rule.params)
     except Exception as e:  # noqa: BLE001 - the adapter's failure is the answer

@@ -92,7 +92,7 @@ async def live(ws: WebSocket) -> None:
     tasks: list[asyncio.Task] = []
     try:
         await _send(ws, feed, {"type": "hello", "fields": list(FIELDS),
-                               "max_hz": feed.max_hz, "n_nodes": len(app.state.hub.registry.nodes)})
+                               "max_hz": feed.max_hz, "n_nodes": app.state.hub.registry.count()})
         tasks = [asyncio.create_task(_reader(ws, feed, client)),
                  asyncio.create_task(_writer(ws, feed, client))]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
