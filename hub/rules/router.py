@@ -107,6 +107,12 @@ class Router:
             out.append(rec)
             self.recent.append(rec)
 
+    def firings(self) -> list[dict[str, Any]]:
+        """A copy of the last 100 firing records, oldest first (any thread:
+        the core's tick appends to them under the lock)."""
+        with self._lock:
+            return list(self.recent)
+
     def stats(self) -> dict[str, Any]:
         """Per rule: fired, last_fired, errors, last_error; per adapter: its stats()."""
         return {

@@ -53,7 +53,7 @@ def list_outputs(hub: HubDep) -> dict:
     r = _router(hub)
     st = r.stats()
     return {"adapters": views.jsonable(st["adapters"]), "rules": views.jsonable(st["rules"]),
-            "recent": views.jsonable(list(r.recent)[::-1])}
+            "recent": views.jsonable(r.firings()[::-1])}
 
 
 Seconds = Annotated[StrictInt | StrictFloat, Field(ge=0, le=1e9)]
