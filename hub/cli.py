@@ -107,6 +107,46 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """The node keys file: add (or renew) a node's key, or list the nodes."""
+    from becomingone.transports import keys
+
+    if args.action == "add":
+        key, new = keys.ensure_key(args.keys, args.node, renew=args.renew)
+        print(f"{args.node}: {'a new key' if new else 'its key'} in {args.keys}")
+        if args.node_json:
+            keys.write_node_json(args.node_json, args.node, key)
+            print(f"{args.node}: key written to {args.node_json} (keep it private: 0600)")
+        return 0
+    for node in keys.read_keys(args.keys):  # the keys themselves are never shown
+        print(node)
+    return 0
+
+
+def cmd_broker_config(args: argparse.Namespace) -> int:
+    """Mosquitto's password file and ACL for the hub and the keyed nodes."""
+    from becomingone import config
+    from becomingone.outputs.mqtt import DEFAULT_TOPIC
+    from becomingone.transports import keys, mosquitto
+
+    cfg = config.load(args.config)
+    path = args.keys or cfg["hub"]["keys"]
+    nodes = keys.read_keys(path)
+    m = cfg["mqtt"]
+    files = mosquitto.write_broker_config(
+        args.out, nodes, prefix=m["prefix"], hub_user=m["username"], hub_password=m["password"],
+        listener=args.listener,
+        reads=[i["mqtt_topic"] for i in cfg.inputs if i.get("mqtt_topic")],
+        writes=[r.params.get("topic", DEFAULT_TOPIC) for r in cfg.rules if r.action == "mqtt"])
+    print(f"broker config for the hub and {len(nodes)} node(s) of {path} in {args.out}: "
+          + ", ".join(f.name for f in files.values()))
+    if "login" in files:
+        print(f"the hub's new broker login is in {files['login']}: copy it under [mqtt] "
+              "in hub.toml")
+    print(f"run: mosquitto -c {files['conf']}")
+    return 0
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     from becomingone import boards
 
@@ -153,10 +193,12 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "boards": cmd_boards,
+    "broker-config": cmd_broker_config,
     "console": cmd_console,
     "demo": cmd_demo,
     "flash": cmd_flash,
     "hub": cmd_hub,
+    "keys": cmd_keys,
     "verify-log": cmd_verify_log,
     "vboard": cmd_vboard,
     "version": cmd_version,
@@ -214,6 +256,28 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--sign-head", action="store_true",
                         help="accept the log as it is now: sign its head (after a problem"
                              " was looked at), so that the hub anchors it again")
+
+    keys = sub.add_parser("keys", help="the node keys file: add a node's key, list the nodes")
+    key_actions = keys.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = key_actions.add_parser("add", help="a key for NODE (kept if it has one)")
+    add.add_argument("node", metavar="NODE")
+    add.add_argument("--renew", action="store_true", help="a new key even if it has one")
+    add.add_argument("--node-json", metavar="FILE",
+                     help="also write the key (and broker login) into this node config")
+    listing = key_actions.add_parser("list", help="the nodes that have a key")
+    for p in (add, listing):
+        p.add_argument("--keys", default="nodes.keys", metavar="FILE",
+                       help="the keys file (default: nodes.keys; the hub's [hub] keys)")
+
+    broker = sub.add_parser("broker-config",
+                            help="Mosquitto logins and ACLs: each node publishes only its own")
+    broker.add_argument("--out", required=True, metavar="DIR", help="where to write the files")
+    broker.add_argument("--config", default=None, metavar="FILE",
+                        help="hub.toml ([mqtt] prefix and login, [hub] keys, rules, inputs)")
+    broker.add_argument("--keys", default=None, metavar="FILE",
+                        help="the keys file (default: the config's [hub] keys)")
+    broker.add_argument("--listener", type=_port, default=1883, metavar="PORT",
+                        help="the broker's port (default: 1883)")
 
     console = sub.add_parser("console", help="a terminal console on a node's serial port")
     console.add_argument("port", nargs="?", default=None,

@@ -52,6 +52,7 @@ class HubConfigError(BecomingOneError, ValueError):
 DEFAULTS: dict[str, dict[str, Any]] = {
     "hub": {"db": "becomingone.db", "tick_hz": 10.0, "ping_interval": 10.0,
             "save_interval": 5.0, "compact_interval": 3600.0, "sound_dir": "sounds",
+            "keys": "nodes.keys", "require_keys": False,  # node keys (transports.keys)
             "log_key": ""},  # the event log's key file ("": <db>.key)
     "mesh": {"enter": 0.75, "leave": 0.70, "dwell": 3.0, "stale_periods": 3.0},
     "master": {"taus": [60.0, 600.0, 3600.0], "align_rad": 0.3},

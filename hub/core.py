@@ -33,6 +33,7 @@ from becomingone.slowtier.clocksync import ClockSync
 from becomingone.slowtier.mesh import Mesh, MeshState
 from becomingone.slowtier.witness import Witness, WitnessState
 from becomingone.store import Store
+from becomingone.transports.keys import NodeKeys
 from kairos import wire
 
 _M30 = (1 << 30) - 1
@@ -68,6 +69,10 @@ class Hub:
         self.mesh = Mesh(**self._mesh_settings())
         self.witness = Witness(**self._witness_settings())
         self.clocks: dict[str, ClockSync] = {}
+        # The node keys: each transport's decoders check every frame's MAC with them.
+        self.keys = NodeKeys(h["keys"], require=h["require_keys"],
+                             log=lambda text: self.log("keys", text.removeprefix("keys: ")),
+                             reject=self.registry.reject)
         mc = cfg["master"]
         self.nodes = NodeStates(self.registry, taus=tuple(mc["taus"]), align_rad=mc["align_rad"],
                                 weight=cfg.weight)
@@ -110,6 +115,7 @@ class Hub:
             time.sleep(0.005)
         self._q.put((msg, source, t_rx, ack))
 
+        t.keys = self.keys  # (before start(): the decoders take it when they are made)
     def start(self) -> None:
         from becomingone.outputs import OutputContext
         from becomingone.rules.router import Router
@@ -208,7 +214,7 @@ class Hub:
                 try:
                     self.tick(self.clock())
                 except Exception as e:  # noqa: BLE001 - a bad tick must not stop ingest
-                    self.log("error", f"tick failed: {e!r}")
+                    self.log.limited("tick", "error", f"tick failed: {e!r}")
                 next_tick += period
                 if time.monotonic() - next_tick > 1.0:
                     next_tick = time.monotonic()  # far behind: skip, don't burst
@@ -284,7 +290,8 @@ class Hub:
             except Exception as e:  # noqa: BLE001 - one frame must not lose the batch
                 # Not the frame's fault (it was validated): the hub's, counted apart.
                 self.registry.reject(source, FAILED, msg.get("node"))
-                self.log("error", f"a {msg.get('t')} frame from {source} failed: {e!r}")
+                self.log.limited("frame", "error",
+                                 f"a {msg.get('t')} frame from {source} failed: {e!r}")
         self._write(reports, events, self.registry.take_dirty())
         for ack in acks:
             ack()
@@ -492,7 +499,8 @@ class Hub:
                 self._send(node, "ping", id=pid, t0=int(t0 * 1000) & _M30)
                 self._pings[(node, pid)] = t0
             except Exception as e:  # noqa: BLE001 - a node that can't be pinged now
-                self.log("clock", f"ping {node} failed: {e}")
+                # Once a minute, however many nodes fail how often (the rest counted).
+                self.log.limited("ping", "clock", f"ping {node} failed: {e}")
         if len(self._pings) > 10000:  # unanswered pings: keep the newest
             for key in list(self._pings)[:-5000]:
                 del self._pings[key]

@@ -12,6 +12,12 @@ def build_parser(p=None):
                    "$BECOMINGONE_WIFI_PASSWORD or asked)")
     p.add_argument("--broker", metavar="HOST", help="MQTT broker host")
     p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--keys", default="nodes.keys", metavar="FILE",
+                   help="the node keys file the hub reads ([hub] keys; default: nodes.keys): "
+                        "the node's key is taken from it, or a new one added to it")
+    p.add_argument("--new-key", action="store_true", help="give the node a new key")
+    p.add_argument("--no-key", action="store_true",
+                   help="no key: the node's frames are not signed")
     p.add_argument("--port", help="serial port (default: the only board mpremote finds)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     p.add_argument("--erase", action="store_true", help="remove our files from the board first")

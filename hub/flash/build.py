@@ -60,12 +60,52 @@ def compile_firmware(dev, out):
     return plan
 
 
+def node_key(a):
+    """(the node's key, whether it is new) from the keys file (--keys), or a
+    new one (--new-key, or a node not in it yet), or (None, False) with
+    --no-key.  A new key is saved by save_key() once the board is written
+    to, never by a dry run."""
+    from becomingone.transports import keys
+
+    if getattr(a, "no_key", False):
+        return None, False
+    path = getattr(a, "keys", None) or "nodes.keys"
+    try:
+        known = keys.read_keys(path).get(a.node_id)
+    except keys.KeysError as e:
+        raise FlashError(f"keys: {e}") from None
+    if known and not getattr(a, "new_key", False):
+        return known, False
+    return keys.new_key(), True
+
+
+def save_key(a, cfg):
+    """Put a new node key into the keys file (0600), where the hub reads it."""
+    from becomingone.transports import keys
+
+    path = getattr(a, "keys", None) or "nodes.keys"
+    try:
+        have = keys.read_keys(path)
+        have[a.node_id] = cfg["key"]
+        keys.write_keys(path, have)
+    except keys.KeysError as e:
+        raise FlashError(f"keys: {e}") from None
+    return path
+
+
 def node_config(a):
     cfg = {"node": a.node_id, "board": a.board, "transport": a.transport}
+    key, a.key_is_new = node_key(a)
+    if key:
+        cfg["key"] = key  # every frame the node sends is signed with it (kairos.mac)
     if a.transport == "mqtt":
         if not a.broker:
             raise FlashError("--transport mqtt needs --broker HOST")
         cfg["mqtt"] = {"host": a.broker, "port": a.broker_port}
+        if key:  # the broker login that `becomingone broker-config` gives this node
+            from becomingone.transports.keys import mqtt_password
+
+            cfg["mqtt"].update(user=a.node_id, password=mqtt_password(key))
     if a.wifi:
         pw = os.environ.get("BECOMINGONE_WIFI_PASSWORD")
         if pw is None:

@@ -24,7 +24,7 @@ import tempfile
 import time
 
 from becomingone.flash.args import build_parser
-from becomingone.flash.build import diff, load_board_and_config, plan_files, sha256
+from becomingone.flash.build import diff, load_board_and_config, plan_files, save_key, sha256
 from becomingone.flash.common import FlashError, say
 from becomingone.flash.device import check_device, find_port, mpremote, probe, version
 from becomingone.flash.watch import reset_and_watch
@@ -53,6 +53,8 @@ def flash(a):
             _print_plan(port, a, cfg, dev, plan, files, skipped)
             return 0
         _check_room(port, a, dev, have, files)
+        if a.key_is_new:  # before the board has it: a key the hub would not know is no use
+            say(f"key: a new key for {a.node_id} in {save_key(a, cfg)}")
         if a.erase:
             say("erasing our files on the board ...")
             mpremote(port, "exec", erase_script())
@@ -73,7 +75,8 @@ def _print_plan(port, a, cfg, dev, plan, files, skipped):
     say(f"plan for {port} ({'erase first, ' if a.erase else ''}{len(files)} to write, "
         f"{skipped} unchanged):")
     for remote, _l, size in files:
-        hidden = " (Wi-Fi password hidden)" if remote == "/node.json" and "wifi" in cfg else ""
+        secret = [w for w, k in (("Wi-Fi password", "wifi"), ("key", "key")) if k in cfg]
+        hidden = f" ({' and '.join(secret)} hidden)" if remote == "/node.json" and secret else ""
         say(f"  write {remote} ({size / 1024:.1f} kB){hidden}")
     for remote in sorted(set(dev["files"]) - set(plan)) if not a.erase else []:
         say(f"  leave {remote} (not part of this firmware)")

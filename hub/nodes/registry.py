@@ -23,6 +23,12 @@ from kairos import wire
 from kairos.dedup import LATE, NEW, OLD
 
 HELLO_KEYS = ("board", "fw", "period", "every", "weight", "caps", "ch")
+# Nodes heard from (a valid, new frame) but not yet by their hello: at most
+# this many at once; frames of one more such node are held out (NOHELLO,
+# counted per source) and it is not created, so a flood of made-up names
+# cannot grow the registry.  Its hello still gets it in.
+MAX_UNANNOUNCED = 256
+UNKNOWN = "unknown"  # reject reason: a status (online / last will) of a node never heard
 MAX_BOOTS = 4  # previous boot ids remembered per node (as wire.Dedup does)
 # judge() verdicts beyond kairos.dedup's (NEW, LATE, DUPLICATE, REPLAY,
 # NOHELLO, AHEAD; its OLD is resolved here).
@@ -85,8 +91,11 @@ def _bump(d: dict[str, int], key: str, n: int = 1) -> None:
 
 
 class Registry:
-    def __init__(self, stale_periods: float = 3.0) -> None:
+    def __init__(self, stale_periods: float = 3.0,
+                 max_unannounced: int = MAX_UNANNOUNCED) -> None:
         self.stale_periods = stale_periods
+        self.max_unannounced = max_unannounced
+        self.unannounced: set[str] = set()  # created this run by a frame other than a hello
         self.nodes: dict[str, NodeInfo] = {}
         self.rejects: dict[str, dict[str, int]] = {}  # source -> reason -> n
         self.dedup = wire.Dedup()
@@ -125,6 +134,10 @@ class Registry:
                 node = msg.get("node") if isinstance(msg, dict) else None
                 self.reject(source, reason, node if isinstance(node, str) else None)
                 return INVALID
+            created = msg["node"] not in self.nodes
+            if created and msg["t"] != "hello" and len(self.unannounced) >= self.max_unannounced:
+                _bump(self.rejects.setdefault(source, {}), wire.NOHELLO)
+                return wire.NOHELLO  # one node too many awaiting its hello: not created
             info = self._node(msg["node"], source)
             counts = self.dedup.counts  # (read key by key: this is the per-frame path)
             gap0 = counts.get(wire.GAP, 0)
@@ -139,6 +152,13 @@ class Registry:
                 # it: gaps are the seqs still missing.
                 info.late += late
                 info.gaps = max(0, info.gaps + gap - late)
+            if v not in ACCEPTED and created:
+                # Only a frame taken makes a node: this one is counted, not kept.
+                del self.nodes[info.node]
+                _bump(self.rejects.setdefault(source, {}), v)
+                return v
+            if created and msg["t"] != "hello":
+                self.unannounced.add(info.node)
             if v not in ACCEPTED:
                 if v == wire.REPLAY:
                     info.replays += 1
@@ -158,6 +178,7 @@ class Registry:
             info.online = True  # it just spoke
             _bump(info.frames, msg["t"])
             if msg["t"] == "hello":
+                self.unannounced.discard(info.node)
                 # The newest hello of the boot describes it (a late one, sent
                 # before a later hello, would not).
                 if info.hello_seq is None or msg["seq"] > info.hello_seq:
@@ -192,8 +213,14 @@ class Registry:
         node's newest stored boot, the seqs its last window.  Returns what
         could not be restored (one line each); the rest still is."""
         bad = []
+        odd = [n for n in saved if not wire.node_ok(n)]  # (a store from before the one rule)
+        if odd:
+            shown = ", ".join(repr(n[:40]) for n in odd[:3]) + (", ..." if len(odd) > 3 else "")
+            bad.append(f"{len(odd)} saved names are not node ids, not restored: {shown}")
         with self._lock:
             for node, d in saved.items():
+                if not wire.node_ok(node):
+                    continue
                 try:
                     self._restore_one(node, d, stored_seqs(node))
                 except (KeyError, TypeError, ValueError) as e:
@@ -238,8 +265,10 @@ class Registry:
             return False
         info = self.nodes.get(node)
         if info is None:
-            info = self._node(node, source)
-            info.online = not online  # so the first status counts as a change
+            # A status makes no node: anyone may publish one, under any
+            # name (the hello that follows an "online" makes the node).
+            _bump(self.rejects.setdefault(source, {}), UNKNOWN)
+            return False
         changed = info.online != online
         info.online = online
         if online:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from becomingone.errors import BecomingOneError
+from becomingone.logs import Limiter
 
 # sink(msg, source, t_rx, ack): msg is a validated wire dict (or a synthesised
 # {"t": "status", "node": id, "online": bool}); source names where it came
@@ -39,6 +40,9 @@ class Transport:
     retried inside those threads, never raised to the caller."""
 
     kind = "?"
+    # The hub's node keys (becomingone.transports.keys.NodeKeys), set by the
+    # hub before start(): the decoders check each frame's MAC with it.
+    keys: Any = None
 
     def __init__(self, cfg: dict[str, Any], sink: Sink, log: Log = print,
                  reject: Reject | None = None) -> None:
@@ -56,6 +60,7 @@ class Transport:
 
     # -- the API the hub core uses -------------------------------------------
     def start(self) -> None:
+        self._limit = Limiter()  # repeated failures: a line a minute per key
         self._stop.clear()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -102,6 +107,11 @@ class Transport:
     def _deliver(self, msg: dict, source: str, route: Any, ack: Ack | None = None,
                  t_rx: float | None = None) -> None:
         """Hand a decoded frame to the sink; remember the node's route."""
+    def _auth(self, source: str) -> Callable[[dict, Any, Any], bool] | None:
+        """The MAC check for a decoder of frames from source (kairos.wire's
+        auth), or None when the hub has no keys."""
+        return None if self.keys is None else self.keys.auth(source)
+
         t_rx = time.time() if t_rx is None else t_rx
         node = msg.get("node")
         if isinstance(node, str) and route is not None:
@@ -110,7 +120,10 @@ class Transport:
         try:
             self.sink(msg, source, t_rx, ack)
         except Exception as e:  # noqa: BLE001 - a core bug must not kill the reader
-            self.log(f"{self.kind}: sink failed on a {msg.get('t')} frame from {source}: {e!r}")
+            more = self._limit.allow("sink")  # (a core bug fails every frame: a line a minute)
+            if more is not None:
+                self.log(f"{self.kind}: sink failed on a {msg.get('t')} frame from {source}: "
+                         f"{e!r}{more}")
 
     def _merge(self, counts: dict[str, int], source: str, node: str | None = None) -> None:
         """Add a decoder's fresh counts to self.counts and report the rejects."""

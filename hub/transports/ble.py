@@ -121,7 +121,7 @@ class BleTransport(Transport):
             if client.services.get_service(SERVICE) is None:
                 self._not_nodes.add(addr)
                 return
-            self._asm[addr] = wirebin.Reassembler()  # new per connection
+            self._asm[addr] = self._reassembler(addr)  # new per connection
             await client.start_notify(FRAMES, lambda _ch, data: self.on_notify(addr, data))
             with self._lock:
                 self.reconnects += addr in self._seen
@@ -141,7 +141,7 @@ class BleTransport(Transport):
         """One notification from addr: reassemble, decode, deliver."""
         asm = self._asm.get(addr)
         if asm is None:
-            asm = self._asm[addr] = wirebin.Reassembler()
+            asm = self._asm[addr] = self._reassembler(addr)
         msg = asm.feed(data)
         source = "ble:" + addr
         if asm.counts:
@@ -151,6 +151,9 @@ class BleTransport(Transport):
             self._deliver(msg, source, addr)
 
     # -- frames out ------------------------------------------------------------
+    def _reassembler(self, addr: str) -> wirebin.Reassembler:
+        return wirebin.Reassembler(auth=self._auth("ble:" + addr))  # it checks the MACs
+
     def _send(self, route: Any, msg: dict) -> None:
         client = self._clients.get(route)
         loop = self._loop

@@ -49,6 +49,7 @@ class MqttTransport(Transport):
         self._connects = 0
         self._topics: dict[str, Callable[[str, bytes], None]] = {}  # route(): topic -> handler
         cl = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+        self._mac_check: Callable[..., bool] | None = None  # the keys' check, made on first use
                          clean_session=False, manual_ack=True)
         if c["username"]:
             cl.username_pw_set(str(c["username"]), c["password"] or None)
@@ -131,6 +132,8 @@ class MqttTransport(Transport):
         parts = m.topic[len(head):].split("/") if m.topic.startswith(head) else []
         node, kind = parts if len(parts) == 2 else (None, None)
         msg: dict | None = None
+        if node is not None and not wire.node_ok(node):
+            node = None  # not a node id: refused here, the name goes no further
         counts: dict[str, int] = {}
         if node is None:
             counts[TOPIC] = 1
@@ -143,7 +146,9 @@ class MqttTransport(Transport):
                 ack()  # a retained state, not a frame to store
             ack = None
         else:
-            msg = wire.decode_json(m.payload, counts)
+            if self._mac_check is None and self.keys is not None:
+                self._mac_check = self._auth("mqtt")
+            msg = wire.decode_json(m.payload, counts, auth=self._mac_check)
             if msg is not None and (msg["node"] != node or msg["t"] != kind):
                 msg, counts[TOPIC] = None, 1
         if msg is not None:
@@ -173,7 +178,9 @@ class MqttTransport(Transport):
             if handler is not None:
                 handler(m.topic, m.payload)
         except Exception as e:  # noqa: BLE001 - a handler's bug must not kill paho's thread
-            self.log(f"mqtt: handler for {m.topic} failed: {e!r}")
+            more = self._limit.allow("route:" + m.topic)
+            if more is not None:
+                self.log(f"mqtt: handler for {m.topic} failed: {e!r}{more}")
         finally:
             if m.qos > 0:
                 self._ack_once(m.mid, m.qos)()  # (a redelivery would fail the same way)

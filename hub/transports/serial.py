@@ -151,7 +151,8 @@ class SerialTransport(Transport):
             self._unsay(key)
             self.log(f"serial: {port.path} open")
             delay = self.backoff[0]
-            dec = wire.LineDecoder()  # a fresh decoder: a cut line is not glued
+            # A fresh decoder: a cut line is not glued.  It checks the MACs.
+            dec = wire.LineDecoder(auth=self._auth(source))
             try:
                 while not self._stop.is_set():
                     data = ser.read(ser.in_waiting or 1)

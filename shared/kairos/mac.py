@@ -1,5 +1,5 @@
 """Frame authentication: a per-node key and a short MAC on every frame
-(docs/protocol.md §8).
+(docs/protocol.md §9).
 
 The MAC is the first 8 bytes of HMAC-SHA256(key, signed), "signed" being the
 frame's own bytes up to the MAC:

@@ -87,8 +87,11 @@ def test_status_offline_at_once_and_back_online():
     assert not r.accept({"t": "status", "node": "n1", "online": False}, "mqtt", 50.3)
     assert r.accept(report(1), "mqtt", 60.0)  # it speaks again: online
     assert r.nodes["n1"].online and r.live(60.0) == ["n1"]
-    # A status for a node never heard: known from now on, online, no hello yet.
-    assert r.accept({"t": "status", "node": "n9", "online": True}, "mqtt", 70.0)
+    # A status for a node never heard makes no node (anyone may publish one,
+    # under any name): counted, and the node comes with its first frame.
+    assert not r.accept({"t": "status", "node": "n9", "online": True}, "mqtt", 70.0)
+    assert "n9" not in r.nodes and r.rejects["mqtt"] == {"unknown": 1}
+    assert r.accept(report(1, node="n9"), "mqtt", 70.1)
     assert r.live(70.5) == ["n9"]  # n1 has been silent for 10 report periods
     assert r.nodes["n9"].hello is None and r.nodes["n9"].report_period == 1.0
 
