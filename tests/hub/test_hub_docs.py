@@ -9,7 +9,7 @@ def test_example_config_parses():
     text = (ROOT / "docs" / "hub.example.toml").read_text()
     cfg = config.parse(text, "docs/hub.example.toml")
     assert cfg["mesh"]["enter"] == 0.75 and cfg.weight("kitchen-1", 1) == 3.0
-    assert [(r.name, r.line) for r in cfg.rules] == [("glow when one", 96), ("publish state", 106)]
+    assert [(r.name, r.line) for r in cfg.rules] == [("glow when one", 99), ("publish state", 109)]
     assert set(Inputs(cfg.inputs, lambda *a: None).inputs) == {"input-door"}
     # Every section and key in the defaults is shown in the example.
     for sec, keys in config.DEFAULTS.items():
