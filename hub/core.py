@@ -66,13 +66,13 @@ class Hub:
         if self.store.log_problem:  # the hub runs on; the head file stays as the evidence
             self.log("error", f"event log: {self.store.log_problem}")
         self.registry = Registry(stale_periods=cfg["mesh"]["stale_periods"])
-        self.mesh = Mesh(**self._mesh_settings())
-        self.witness = Witness(**self._witness_settings())
-        self.clocks: dict[str, ClockSync] = {}
         # The node keys: each transport's decoders check every frame's MAC with them.
         self.keys = NodeKeys(h["keys"], require=h["require_keys"],
                              log=lambda text: self.log("keys", text.removeprefix("keys: ")),
                              reject=self.registry.reject)
+        self.mesh = Mesh(**self._mesh_settings())
+        self.witness = Witness(**self._witness_settings())
+        self.clocks: dict[str, ClockSync] = {}
         mc = cfg["master"]
         self.nodes = NodeStates(self.registry, taus=tuple(mc["taus"]), align_rad=mc["align_rad"],
                                 weight=cfg.weight)
@@ -105,6 +105,7 @@ class Hub:
 
     # -- wiring -------------------------------------------------------------------
     def add_transport(self, t: Any) -> None:
+        t.keys = self.keys  # (before start(): the decoders take it when they are made)
         self.transports.append(t)
 
     def sink(self, msg: dict, source: str, t_rx: float, ack: Callable[[], None] | None) -> None:
@@ -115,7 +116,6 @@ class Hub:
             time.sleep(0.005)
         self._q.put((msg, source, t_rx, ack))
 
-        t.keys = self.keys  # (before start(): the decoders take it when they are made)
     def start(self) -> None:
         from becomingone.outputs import OutputContext
         from becomingone.rules.router import Router

@@ -36,6 +36,14 @@ class Link:
 
     def __init__(self, cfg, node, clock, rand, say=print):
         self.node = node
+        # The node's key (node.json "key", hex): every frame out is signed
+        # with it (kairos.mac), so the hub can tell it from a forgery.  Set
+        # before frame_max: a MAC makes each frame 26 bytes longer (8 in binary).
+        self.mac = None
+        if cfg.get("key"):
+            from kairos.mac import Mac, key_from_hex
+
+            self.mac = Mac(key_from_hex(cfg["key"]))
         sp = cfg.get("spool") or {}
         size = self.frame_max(node, len(cfg.get("sensors") or ()) or 1)
         size = max(size, sp.get("size", 0))
@@ -47,14 +55,6 @@ class Link:
         except MemoryError:  # a node.json asking for more than the board has
             say("spool: %d slots of %d bytes don't fit in memory; using %d"
                 % (slots, size, default))
-        # The node's key (node.json "key", hex): every frame out is signed
-        # with it (kairos.mac), so the hub can tell it from a forgery.  Set
-        # before frame_max: a MAC makes each frame 26 bytes longer (8 in binary).
-        self.mac = None
-        if cfg.get("key"):
-            from kairos.mac import Mac, key_from_hex
-
-            self.mac = Mac(key_from_hex(cfg["key"]))
             self.spool = Spool(default, size)
         # Frames are encoded here, then copied into a slot or written out:
         # no per-frame bytes object (see encode()).

@@ -57,10 +57,10 @@ class Transport:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._said: set[str] = set()  # log keys said once (per outage)
+        self._limit = Limiter()  # repeated failures: a line a minute per key
 
     # -- the API the hub core uses -------------------------------------------
     def start(self) -> None:
-        self._limit = Limiter()  # repeated failures: a line a minute per key
         self._stop.clear()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -104,14 +104,14 @@ class Transport:
         return st
 
     # -- for the subclasses ----------------------------------------------------
-    def _deliver(self, msg: dict, source: str, route: Any, ack: Ack | None = None,
-                 t_rx: float | None = None) -> None:
-        """Hand a decoded frame to the sink; remember the node's route."""
     def _auth(self, source: str) -> Callable[[dict, Any, Any], bool] | None:
         """The MAC check for a decoder of frames from source (kairos.wire's
         auth), or None when the hub has no keys."""
         return None if self.keys is None else self.keys.auth(source)
 
+    def _deliver(self, msg: dict, source: str, route: Any, ack: Ack | None = None,
+                 t_rx: float | None = None) -> None:
+        """Hand a decoded frame to the sink; remember the node's route."""
         t_rx = time.time() if t_rx is None else t_rx
         node = msg.get("node")
         if isinstance(node, str) and route is not None:

@@ -150,10 +150,10 @@ class BleTransport(Transport):
         if msg is not None:
             self._deliver(msg, source, addr)
 
-    # -- frames out ------------------------------------------------------------
     def _reassembler(self, addr: str) -> wirebin.Reassembler:
         return wirebin.Reassembler(auth=self._auth("ble:" + addr))  # it checks the MACs
 
+    # -- frames out ------------------------------------------------------------
     def _send(self, route: Any, msg: dict) -> None:
         client = self._clients.get(route)
         loop = self._loop

@@ -48,8 +48,8 @@ class MqttTransport(Transport):
         self._gen = 0  # connection generation: an ack from an older one is dropped
         self._connects = 0
         self._topics: dict[str, Callable[[str, bytes], None]] = {}  # route(): topic -> handler
-        cl = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
         self._mac_check: Callable[..., bool] | None = None  # the keys' check, made on first use
+        cl = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
                          clean_session=False, manual_ack=True)
         if c["username"]:
             cl.username_pw_set(str(c["username"]), c["password"] or None)
@@ -131,9 +131,9 @@ class MqttTransport(Transport):
         head = self.prefix + "/"
         parts = m.topic[len(head):].split("/") if m.topic.startswith(head) else []
         node, kind = parts if len(parts) == 2 else (None, None)
-        msg: dict | None = None
         if node is not None and not wire.node_ok(node):
             node = None  # not a node id: refused here, the name goes no further
+        msg: dict | None = None
         counts: dict[str, int] = {}
         if node is None:
             counts[TOPIC] = 1

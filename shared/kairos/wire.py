@@ -146,9 +146,6 @@ def _ok(v, spec):
     return type(v) is int and spec[1] <= v <= spec[2]
 
 
-def _arg_spec(v):
-    """The spec a cmd argument value matches, or None."""
-    for spec in (_S30, _ARG_STR, _ARG_LIST):
 def node_ok(node):
     """Whether node is a node id: 1..32 characters of [A-Za-z0-9_.-].  The
     one rule, wherever a name enters: frames, MQTT topics (status and last
@@ -156,6 +153,9 @@ def node_ok(node):
     return _ok(node, _NODE_ID)
 
 
+def _arg_spec(v):
+    """The spec a cmd argument value matches, or None."""
+    for spec in (_S30, _ARG_STR, _ARG_LIST):
         if _ok(v, spec):
             return spec
     return None
@@ -276,13 +276,6 @@ def decode_json(payload, counts, max_size=MAX_JSON, auth=None):
     if msg.pop("v") != VERSION:
         _bump(counts, WRONG_VERSION)
         return None
-    r = validate(msg)
-    if r is not None:
-        _bump(counts, r)
-        return None
-    return msg
-
-
     signed = tag = None
     if "mac" in msg:
         del msg["mac"]
@@ -293,12 +286,19 @@ def decode_json(payload, counts, max_size=MAX_JSON, auth=None):
             _bump(counts, MALFORMED)
             return None
         signed, tag = st
+    r = validate(msg)
+    if r is not None:
+        _bump(counts, r)
+        return None
+    if auth is not None and not auth(msg, signed, tag):
+        return None
+    return msg
+
+
 # -- serial lines -------------------------------------------------------------
 def _hex4(b):
     # int() alone would also take " 1f", "+1f" or "1_f"
     for c in b:
-    if auth is not None and not auth(msg, signed, tag):
-        return None
         if c not in b"0123456789ABCDEFabcdef":
             return -1
     return int(bytes(b), 16)
@@ -339,19 +339,19 @@ class LineDecoder:
     a new marker counts "truncated" and the new frame is decoded; a frame
     longer than max_line counts "oversize" and the rest of its line is
     dropped.  Memory: max_line + 2 bytes, plus the chunk.  Never raises.
+    auth: as decode_json's (the hub's check of the nodes' MACs).
     """
 
     def __init__(self, max_line=MAX_LINE, auth=None):
         self.max_line = max_line
+        self.auth = auth
         self.counts = {}
         self._buf = bytearray()
         self._mode = _IDLE
-    auth: as decode_json's (the hub's check of the nodes' MACs).
         self._text = False  # the line had non-blank bytes before any marker
 
     def feed(self, data):
         """Decoded messages completed by this chunk, oldest first."""
-        self.auth = auth
         out = []
         if type(data) is not bytes and type(data) is not bytearray:
             try:
