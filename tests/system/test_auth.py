@@ -17,7 +17,6 @@ import threading
 import paho.mqtt.client as paho
 import pytest
 from support.broker import Mosquitto
-from support.hub import QUIET
 from support.nodeharness import sim_board, stage
 from support.rigs import Cable, free_port, needs_socat, wait_for
 
@@ -26,6 +25,9 @@ from becomingone.logs import Log
 from becomingone.transports import keys as K
 from kairos import wire
 from kairos.mac import AUTH, Mac, key_from_hex
+
+QUIET = ("collapse", "hello", "transport", "clock", "memory", "status", "witness", "reject",
+         "emergence", "hub", "ack")  # the routine lines of a running mesh
 
 
 def start_node(tmp_path, name, samples, node_cfg, tag="fs"):
