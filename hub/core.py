@@ -46,6 +46,9 @@ REJECT_EVERY = 1.0  # s: rejects reach `recent` coalesced, one entry per source 
 HELLO_EVERY = 5.0  # s: a node whose frames the dedup can't place is asked for its hello this often
 ACCEPTED = (NEW, LATE, STATUS)  # registry verdicts whose frame is processed
 ASK_HELLO = (wire.NOHELLO, wire.AHEAD, wire.REPLAY)  # verdicts a hello from the node settles
+STORED = (NEW, LATE, wire.DUPLICATE)  # verdicts whose frame is in the store once the batch is
+ACK_EVERY = 0.1  # s: a node's stored frames are acknowledged (got) at most this often ...
+ACK_RANGES = 16  # ... in got frames of at most this many seq ranges (the wire's limit)
 
 
 class HubError(BecomingOneError):
@@ -82,7 +85,8 @@ class Hub:
         self._events: deque[tuple[int, dict]] = deque(maxlen=200)  # (seq, event), the web's
         self._event_seq = 0
         self._lock = threading.Lock()  # the subscribers and the events
-        self.counters = {"frames": 0, "stored": 0, "acked": 0, "ticks": 0, "store_retries": 0}
+        self.counters = {"frames": 0, "stored": 0, "acked": 0, "ticks": 0, "store_retries": 0,
+                         "gots": 0, "gots_failed": 0}
         # The last tick's results: replaced whole each tick, never changed after.
         self.mesh_state: MeshState | None = None
         self.witness_state: WitnessState | None = None
@@ -101,6 +105,12 @@ class Hub:
         self._next = {"ping": 0.0, "save": 0.0, "compact": 0.0, "decay": 0.0, "rejects": 0.0}
         self._rejects_seen: dict[tuple[str, str], int] = {}
         self._hello_asked: dict[str, float] = {}  # node -> when it was last asked for a hello
+        # End-to-end acks (docs/protocol.md §8): the seqs stored and not yet
+        # acknowledged to their node, per (node, boot), and when each node
+        # was last acknowledged; which sources' transports carry acks.
+        self._unacked: dict[tuple[str, int], list[int]] = {}
+        self._acked_at: dict[str, float] = {}
+        self._e2e_sources: dict[str, bool] = {}
         self._restore()
 
     # -- wiring -------------------------------------------------------------------
@@ -273,7 +283,7 @@ class Hub:
 
     def process(self, batch: list[tuple[dict, str, float, Any]]) -> None:
         """Accept, timestamp, store, then acknowledge a batch of frames."""
-        reports, events, acks, unsure = [], [], [], []
+        reports, events, acks, unsure, stored = [], [], [], [], []
         for msg, source, t_rx, ack in batch:
             self.counters["frames"] += 1
             if ack is not None:
@@ -284,6 +294,8 @@ class Hub:
                                         stored=self._in_store)
                 if v in ASK_HELLO:
                     unsure.append(msg["node"])
+                elif v in STORED and self._acks_to(source):
+                    stored.append(msg)  # (a duplicate too: the node missed our got)
                 if v not in ACCEPTED:
                     continue
                 self._one(msg, t_rx, reports, events)
@@ -296,8 +308,46 @@ class Hub:
         for ack in acks:
             ack()
         self.counters["acked"] += len(acks)
+        # Committed: now the nodes may let these frames go (after the store,
+        # never before: a hub killed in between loses nothing a node dropped).
+        for msg in stored:
+            self._unacked.setdefault((msg["node"], msg["boot"]), []).append(msg["seq"])
+        if self._unacked:
+            self._send_gots(force=False)
         if unsure:
             self._ask_hello(unsure)
+
+    def _acks_to(self, source: str) -> bool:
+        """Whether frames from this source get end-to-end acks: its transport
+        can carry them to the node (serial, MQTT, BLE; not the sim, not a
+        hub-side input, not frames fed by hand)."""
+        e2e = self._e2e_sources.get(source)
+        if e2e is None:
+            kind = source.split(":", 1)[0]
+            e2e = any(t.kind == kind and getattr(t, "e2e", False) for t in self.transports)
+            self._e2e_sources[source] = e2e
+        return e2e
+
+    def _send_gots(self, force: bool) -> None:
+        """Tell each node which of its frames are stored: one `got` of seq
+        ranges per (node, boot), at most every ACK_EVERY per node (force:
+        all now, as each tick does).  A got that can't go (the node's link
+        is down) is dropped: the node sends those frames again, and their
+        duplicates are acknowledged then."""
+        now = time.monotonic()
+        for key in list(self._unacked):
+            node, boot = key
+            if not force and now - self._acked_at.get(node, -ACK_EVERY) < ACK_EVERY:
+                continue
+            ranges = seq_ranges(self._unacked.pop(key))
+            self._acked_at[node] = now
+            for i in range(0, len(ranges), ACK_RANGES):
+                try:
+                    self._send(node, "got", b=boot, s=ranges[i:i + ACK_RANGES])
+                    self.counters["gots"] += 1
+                except Exception:  # noqa: BLE001 - gone or unreachable now: it resends
+                    self.counters["gots_failed"] += 1
+                    break
 
     def _in_store(self, msg: dict) -> bool:
         """For the dedup, about a frame older than it remembers: is it stored?
@@ -312,7 +362,7 @@ class Hub:
         far ahead, or an old boot's: ask for its hello (at most once per
         HELLO_EVERY), which settles its boot and seq (docs/protocol.md §6).
         The frames refused meanwhile are not acknowledged: the node resends."""
-        now = self.clock()
+        now = time.monotonic()
         for node in dict.fromkeys(nodes):
             if now - self._hello_asked.get(node, -HELLO_EVERY) < HELLO_EVERY:
                 continue
@@ -375,6 +425,8 @@ class Hub:
     # -- the tick -------------------------------------------------------------------
     def tick(self, now: float) -> dict:
         self.counters["ticks"] += 1
+        if self._unacked:
+            self._send_gots(force=True)
         ms = self.mesh.update(self.nodes.views(now), now)
         self.mesh_state = ms
         if ms.event:
@@ -563,6 +615,17 @@ class Hub:
     def _sound_dir(self):
         from pathlib import Path
         return Path(self.cfg["hub"]["sound_dir"])
+
+
+def seq_ranges(seqs: list[int]) -> list[list[int]]:
+    """Sorted [lo, hi] ranges covering seqs (any order, repeats allowed)."""
+    out: list[list[int]] = []
+    for s in sorted(set(seqs)):
+        if out and s == out[-1][1] + 1:
+            out[-1][1] = s
+        else:
+            out.append([s, s])
+    return out
 
 
 def state_summary(state: dict) -> dict:

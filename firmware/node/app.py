@@ -92,6 +92,7 @@ class Node:
         self.outputs = Outputs(hal, cfg.get("outputs", []), say)
         self.link = make(cfg, self.name, self.clock, hal.rand30, say)
         self.link.on_up = self._on_up
+        self.link.boot = self.boot  # the hub's acknowledgements name it
         self.wdt = None  # armed by arm(), from loop(), when running unattended
         self.unattended = False
         self._arm_due = False
@@ -298,13 +299,15 @@ class Node:
         self.close()
 
     def close(self, timeout_ms=5000):
-        """End a bounded run: send what the spool holds (waiting for the link
-        up to timeout_ms), then say goodbye cleanly where the link can."""
+        """End a bounded run: send what the spool owes the hub (until the hub
+        has acknowledged it, where it does; waiting for the link up to
+        timeout_ms), then say goodbye cleanly where the link can."""
         clock = self.clock
         t0 = clock.ms()
-        while len(self.link.spool) and ticks_diff(clock.ms(), t0) < timeout_ms:
+        sp = self.link.spool
+        while sp.owed() and ticks_diff(clock.ms(), t0) < timeout_ms:
             self.serve()
-            if len(self.link.spool):
+            if sp.owed():
                 clock.sleep(10)
         bye = getattr(self.link, "disconnect", None)
         if bye is not None:

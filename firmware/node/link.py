@@ -10,10 +10,19 @@ all its channels with every number at its widest, an event, an ack with the
 longest error), measured by encoding those worst cases once at start: no
 frame is ever too big for a slot.  Hellos and pongs are not spooled: a
 hello goes out on every (re)connect, a pong is useless late.
+
+End to end: a spooled frame leaves the spool when the hub's `got` says it
+is stored (docs/protocol.md §8), not when the link confirmed it.  When
+frames the hub should have by now stay unacknowledged for ack_wait ms, they
+go again: all of them if the hub is heard from (it missed some: a broker
+dropped them), else only the oldest, as a probe (the hub is away: its
+acknowledgements will say when it is back); the wait doubles up to
+ACK_WAIT_MAX while nothing moves.
 """
 from kairos import wire
 
 from .spool import Spool
+from .ticks import ticks_diff
 
 # Frame kinds in the spool (MQTT maps them to topics).
 KINDS = ("", "hello", "report", "event", "pong", "ack")
@@ -24,6 +33,9 @@ SPOOL_BYTES = 8192  # the default spool: slots x slot size
 ERR_MAX = 64  # chars of an ack's error (app.ack keeps them plain: no JSON escapes)
 _BACKOFF_MIN = 500  # ms before the first retry
 _BACKOFF_MAX = 30000
+ACK_WAIT = 3000  # ms without a got for frames sent before they go again
+ACK_WAIT_MAX = 30000
+BURST = 16  # frames written per pump() at most: a backlog never stalls the sampling
 
 
 class Link:
@@ -73,6 +85,11 @@ class Link:
         self._hub_old = []  # the hub's previous boot ids
         self._attempt = 0
         self._retry_at = clock.ms()
+        self.boot = None  # the node's boot id (the app sets it): gots name it
+        self.ack_wait = ACK_WAIT
+        self._ack_t = clock.ms()
+        self._heard = False  # a got came since the last resend
+        self.resends = 0  # times frames went again for want of a got
 
     # -- framing -------------------------------------------------------------
     def frame_max(self, node, nch):
@@ -120,7 +137,7 @@ class Link:
         data = self._encoded(msg)
         kind = KIND[msg["t"]]
         if keep:
-            self.spool.put(kind, data)  # a refusal is counted (spool.oversize)
+            self.spool.put(kind, data, msg["seq"])  # a refusal is counted (spool.oversize)
             self.pump()
         elif self.up:
             try:
@@ -130,7 +147,8 @@ class Link:
 
     def pump(self):
         sp = self.spool
-        while self.up and sp.unsent() and sp.inflight() < self.window:
+        n = BURST
+        while n and self.up and sp.unsent() and sp.inflight() < self.window:
             kind, data = sp.peek()
             try:
                 pid = self._write(kind, data)
@@ -138,6 +156,7 @@ class Link:
                 self._down(e)
                 return
             sp.mark_sent(pid)
+            n -= 1
 
     # -- connection ----------------------------------------------------------
     def service(self):
@@ -165,7 +184,46 @@ class Link:
         except OSError as e:
             self._down(e)
             return
+        self._check_acks()
         self.pump()
+
+    def _check_acks(self):
+        """Frames sent and not acknowledged for ack_wait ms go again (hub
+        mode only: a hub that never acknowledges must not get resends)."""
+        sp = self.spool
+        now = self.clock.ms()
+        if not sp.e2e or not sp.waiting():
+            self._ack_t = now  # nothing outstanding: the wait starts with the next send
+            return
+        if ticks_diff(now, self._ack_t) < self.ack_wait:
+            return
+        if self._heard:
+            sp.rewind()  # the hub is there and missed some: all again, oldest first
+        else:
+            kind, data = sp.peek_at(sp.tail)  # the hub is away: one probe
+            try:
+                sp.mark_at(sp.tail, self._write(kind, data))
+            except OSError as e:
+                self._down(e)
+                return
+        self.resends += 1
+        self._heard = False
+        self._ack_t = now
+        if self.ack_wait < ACK_WAIT_MAX:
+            self.ack_wait = min(2 * self.ack_wait, ACK_WAIT_MAX)
+
+    def _got(self, msg):
+        """The hub's acknowledgement: these seqs of our boot are stored."""
+        if msg["b"] != self.boot:
+            return  # for an earlier boot of ours: those frames are gone
+        sp = self.spool
+        tail = sp.tail
+        for r in msg["s"]:
+            sp.got(r[0], r[1])
+        self._heard = True
+        if sp.tail != tail:  # progress: the wait starts over
+            self._ack_t = self.clock.ms()
+            self.ack_wait = ACK_WAIT
 
     def _down(self, err):
         self.up = False
@@ -214,6 +272,9 @@ class Link:
             self._count(wire.DUPLICATE)
             return
         self._hub_seq = seq
+        if msg["t"] == "got":
+            self._got(msg)  # the link's own business, at once
+            return
         self.inbox.append(msg)
 
     def _count(self, reason):

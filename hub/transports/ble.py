@@ -40,6 +40,7 @@ WRITE_TIMEOUT = 5.0  # s for one command's fragments
 
 class BleTransport(Transport):
     kind = "ble"
+    e2e = True  # gots go out on the commands characteristic
 
     def __init__(self, cfg: dict[str, Any], sink: Sink, log: Log = print,
                  reject: Reject | None = None) -> None:

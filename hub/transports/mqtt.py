@@ -33,6 +33,7 @@ TOPIC = "topic"  # reject reason: a frame whose node or type is not its topic's
 
 class MqttTransport(Transport):
     kind = "mqtt"
+    e2e = True  # gots go out on the node's cmd topic, at QoS 1
 
     def __init__(self, cfg: dict[str, Any], sink: Sink, log: Log = print,
                  reject: Reject | None = None) -> None:

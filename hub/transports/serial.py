@@ -64,6 +64,7 @@ class _Port:
 
 class SerialTransport(Transport):
     kind = "serial"
+    e2e = True  # gots go out as lines, like commands
 
     def __init__(self, cfg: dict[str, Any], sink: Sink, log: Log = print,
                  reject: Reject | None = None) -> None:

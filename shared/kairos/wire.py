@@ -82,6 +82,9 @@ TYPES = (
     ("pong", 5, (("id", _ID), ("t0", _U30), ("t1", _U30), ("t2", _U30))),
     ("cmd", 6, (("id", _ID), ("op", ("s", 1, 16)), ("args", ("A", 8)))),
     ("ack", 7, (("id", _ID), ("ok", ("B", 0, 1)), ("err", ("s", 0, 64)))),
+    # hub -> node: these seqs of the node's boot b are stored (lo..hi ranges);
+    # the node lets them go from its spool (docs/protocol.md §8).
+    ("got", 8, (("b", _U30), ("s", ("L", 1, 16, ("R", (_U30, _U30)))))),
 )
 FIELDS = {}
 for _t in TYPES:
@@ -186,6 +189,10 @@ def validate(msg):
             return MALFORMED
         for i in range(len(rows)):  # noqa: SIM110
             if rows[i][2] >= len(coh[i]):
+                return MALFORMED
+    elif msg["t"] == "got":  # ranges lo..hi, lo <= hi
+        for r in msg["s"]:  # noqa: SIM110
+            if r[0] > r[1]:
                 return MALFORMED
     return None
 

@@ -163,7 +163,7 @@ ports = ["{cable.host}"]
     hub.add_transport(ser)
     hub.start()
     node = {"node": "s1", "seed": 4, "transport": "serial", "realtime": True,
-            "spool": {"slots": 8}, "serial": {"port": cable.node}}
+            "spool": {"slots": 64}, "serial": {"port": cable.node}}
     proc = None
     try:
         assert wait_for(lambda: ser.status()["connected"], 10)
@@ -184,17 +184,15 @@ ports = ["{cable.host}"]
         ns = [r["n"] for r in rows]
         assert len(ns) == len(set(ns)) and ns == sorted(ns)  # each once, in order
         with lock:
-            seqs = {s for t, b, s in seen if b == info.boot}
             got_reports = sum(1 for t, b, _ in seen if t == "report")
-        # Serial has no acks: what was lost is what never reached the hub,
-        # and the hub counted exactly that as gaps.  Everything that reached
-        # it is stored.
-        missing = set(range(min(seqs), max(seqs) + 1)) - seqs
-        assert info.gaps == len(missing) and got_reports == len(rows)
-        lost = set(range(10, 1501, 10)) - set(ns)
-        assert len(lost) <= len(missing) < 150  # each lost report counted; a few at most
-        assert ns[-1] == 1500  # and the stream went on to the end
-        assert info.duplicates == 0 and ser.status()["reconnects"] == 1
+        # The hub acknowledges what it stored (got lines back over the
+        # cable) and the node keeps every frame until then: the lines cut or
+        # written into the void while the cable was out went again after
+        # it came back.  Nothing is lost; a frame that reached the hub twice
+        # (its got was on the way) is a duplicate, stored once.
+        assert ns == list(range(10, 1501, 10))
+        assert got_reports == len(rows) + info.duplicates and info.gaps == 0
+        assert hub.counters["gots"] > 0 and ser.status()["reconnects"] == 1
         # A clock sync survived the outage (pings answered before and after).
         assert hub.clocks["s1"].synced
     finally:
