@@ -24,11 +24,14 @@ from kairos.dedup import LATE, NEW, OLD
 
 HELLO_KEYS = ("board", "fw", "period", "every", "weight", "caps", "ch")
 # Nodes heard from (a valid, new frame) but not yet by their hello: at most
-# this many at once; frames of one more such node are held out (NOHELLO,
+# this many at once; frames of one more such node are held out (UNANNOUNCED,
 # counted per source) and it is not created, so a flood of made-up names
 # cannot grow the registry.  Its hello still gets it in.
 MAX_UNANNOUNCED = 256
 UNKNOWN = "unknown"  # reject reason: a status (online / last will) of a node never heard
+# Verdict and reject reason: a frame of one node too many awaiting its hello
+# (not a NOHELLO: the hub has no route to such a node to ask it for one).
+UNANNOUNCED = "unannounced"
 MAX_BOOTS = 4  # previous boot ids remembered per node (as wire.Dedup does)
 # judge() verdicts beyond kairos.dedup's (NEW, LATE, DUPLICATE, REPLAY,
 # NOHELLO, AHEAD; its OLD is resolved here).
@@ -136,8 +139,8 @@ class Registry:
                 return INVALID
             created = msg["node"] not in self.nodes
             if created and msg["t"] != "hello" and len(self.unannounced) >= self.max_unannounced:
-                _bump(self.rejects.setdefault(source, {}), wire.NOHELLO)
-                return wire.NOHELLO  # one node too many awaiting its hello: not created
+                _bump(self.rejects.setdefault(source, {}), UNANNOUNCED)
+                return UNANNOUNCED  # one node too many awaiting its hello: not created
             info = self._node(msg["node"], source)
             counts = self.dedup.counts  # (read key by key: this is the per-frame path)
             gap0 = counts.get(wire.GAP, 0)

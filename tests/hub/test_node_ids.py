@@ -16,7 +16,7 @@ from support.rigs import wait_for
 from becomingone import config, run
 from becomingone.boards import BoardError, validate_node_config
 from becomingone.logs import Limiter, Log
-from becomingone.nodes.registry import MAX_UNANNOUNCED, UNKNOWN, Registry
+from becomingone.nodes.registry import MAX_UNANNOUNCED, UNANNOUNCED, UNKNOWN, Registry
 from becomingone.transports.mqtt import TOPIC
 from kairos import wire, wirebin
 
@@ -168,7 +168,7 @@ def test_nodes_awaiting_their_hello_are_bounded():
     r = Registry()
     taken = sum(r.accept(F.report(1, node=f"u{i}"), "mqtt", 1.0) for i in range(1000))
     assert taken == MAX_UNANNOUNCED == r.count() == len(r.unannounced)
-    assert r.rejects["mqtt"][wire.NOHELLO] == 1000 - MAX_UNANNOUNCED
+    assert r.rejects["mqtt"][UNANNOUNCED] == 1000 - MAX_UNANNOUNCED
     assert not r.known("u999")
     # A hello always gets in, and an announced node frees a place.
     assert r.accept(F.hello(0, node="h1"), "mqtt", 2.0) and r.known("h1")
@@ -218,3 +218,31 @@ def test_pings_that_fail_for_many_nodes_write_a_bounded_log(tmp_path):
         assert hub.log.counts["clock"] == 10_000
     finally:
         hub.store.close()
+
+
+def test_a_flood_of_valid_made_up_names_stays_bounded(tmp_path, monkeypatch):
+    # Valid names, one valid report each, through the whole core: 256 nodes
+    # (awaiting their hello), the rest counted; a log of a few lines; and
+    # what a transport remembers of them is bounded too.
+    hub = make(tmp_path)
+    out = io.StringIO()
+    hub.log.stream, hub.log.quiet = out, set()
+    try:
+        hub.process([(F.report(1, node=f"fake-{i}"), "mqtt", hub.clock(), None)
+                     for i in range(5000)])
+        hub.tick(hub.clock())
+        assert hub.registry.count() == MAX_UNANNOUNCED
+        assert hub.registry.rejects["mqtt"] == {UNANNOUNCED: 5000 - MAX_UNANNOUNCED}
+        assert len(out.getvalue().splitlines()) < 10, out.getvalue()[-2000:]
+    finally:
+        hub.store.close()
+    from becomingone.transports import base
+
+    monkeypatch.setattr(base, "MAX_ROUTES", 10)
+    t = base.Transport({}, lambda *a: None)
+    for i in range(1000):
+        t._deliver(F.report(1, node=f"fake-{i}"), "mqtt", f"fake-{i}")
+    t._deliver(F.report(2, node="fake-995"), "mqtt", "fake-995")  # heard again: newest
+    assert t.nodes() == {f"fake-{i}" for i in range(990, 1000)}
+    t._deliver(F.report(1, node="new"), "mqtt", "new")
+    assert "fake-995" in t.nodes() and "fake-990" not in t.nodes()
