@@ -29,6 +29,9 @@ Log = Callable[[str], None]
 # (the signature of Registry.reject).
 Reject = Callable[[str, str, str | None], None]
 
+MAX_ROUTES = 100_000  # nodes whose route a transport remembers (the sim may run 100,000)
+
+
 class TransportError(BecomingOneError):
     """The transports' errors (a node not heard, a port not open), under the
     one root BecomingOneError."""
@@ -40,9 +43,6 @@ class Transport:
     retried inside those threads, never raised to the caller."""
 
     kind = "?"
-    # Whether _send can carry the hub's end-to-end acks (`got`,
-    # docs/protocol.md §8) to the nodes it heard: links to real nodes can.
-    e2e = False
     # The hub's node keys (becomingone.transports.keys.NodeKeys), set by the
     # hub before start(): the decoders check each frame's MAC with it.
     keys: Any = None
@@ -119,7 +119,13 @@ class Transport:
         node = msg.get("node")
         if isinstance(node, str) and route is not None:
             with self._lock:
+                # Newest last; the longest silent goes past MAX_ROUTES (a flood
+                # of made-up names, whose frames the registry refuses, is
+                # heard here first).
+                self._routes.pop(node, None)
                 self._routes[node] = route
+                if len(self._routes) > MAX_ROUTES:
+                    del self._routes[next(iter(self._routes))]
         try:
             self.sink(msg, source, t_rx, ack)
         except Exception as e:  # noqa: BLE001 - a core bug must not kill the reader
