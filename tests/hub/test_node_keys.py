@@ -220,3 +220,34 @@ mqtt_topic = "zigbee/door"
 def test_password_line_is_mosquitto_passwd_form():
     line = mosquitto.password_line("u", "secret", salt=bytes(12))
     assert line.startswith("u:$7$101$AAAAAAAAAAAAAAAA$") and len(line.split("$")[-1]) == 88
+
+
+def test_every_transport_decoder_checks_the_mac(tmp_path):
+    # The serial, MQTT and BLE receive paths with the hub's keys set, driven
+    # with frames (the full links run in tests/system/test_auth.py).
+    from becomingone import config
+    from becomingone.transports import make
+    from kairos import wirebin
+
+    nk, seen, _ = keyed(tmp_path)
+    got = []
+    t = make("ble", config.section("ble"), lambda msg, *a: got.append(msg), print)
+    t.keys = nk
+    rep = F.report(1)
+    for frame in (wirebin.encode_bin(rep, Mac(key_from_hex(KEY))), wirebin.encode_bin(rep)):
+        for frag in wirebin.fragments(frame, 20):
+            t.on_notify("AA:BB", frag)
+    assert got == [rep] and seen == [("ble:AA:BB", AUTH, "n1")]
+    mq = make("mqtt", config.section("mqtt"), lambda msg, *a: got.append(msg), print)
+    mq.keys = nk
+
+    class Msg:
+        qos, mid = 0, 1
+
+        def __init__(self, topic, payload):
+            self.topic, self.payload = topic, payload
+
+    mq._on_message(None, None, Msg("becomingone/n1/report", signed(F.report(2))))
+    mq._on_message(None, None, Msg("becomingone/n1/report", wire.encode_json(F.report(3))))
+    assert [m["seq"] for m in got] == [1, 2] and seen[-1] == ("mqtt", AUTH, "n1")
+    assert mq._auth("serial:/dev/x") is not None  # (the serial reader's decoder takes this)
