@@ -5,6 +5,7 @@ so the port path survives a node restart), or a pty the test holds."""
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import time
 import pytest
 from support.console import HELLO, report_line
 from support.mp import ROOT
-from support.nodeharness import sim_board, stage
+from support.nodeharness import sim_board, stage, start_cpython
 from support.rigs import Cable, needs_socat
 
 from kairos import wire
@@ -40,11 +41,8 @@ class NodeProc:
         self.starts += 1
         self.cfg["seed"] = 4 + self.starts  # the seed draws the boot id: a new one per start
         (self.fs / "node.json").write_text(json.dumps(self.cfg))
-        env = dict(os.environ, PYTHONPATH=str(self.fs))
         self.log = open(self.fs / f"node{self.starts}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "main.py", "--board", "board.json", "--config", "node.json"],
-            cwd=self.fs, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = start_cpython(self.fs, stdout=self.log, stderr=subprocess.STDOUT)
 
     def kill(self):
         if self.proc is not None:
@@ -203,7 +201,8 @@ def test_a_console_started_late_asks_the_node_for_its_hello(rig):
         node.start()
         dec, seen, end = wire.LineDecoder(), [], time.monotonic() + 10
         while "report" not in seen and time.monotonic() < end:
-            seen += [m["t"] for m in dec.feed(os.read(fd, 4096))]
+            if select.select([fd], [], [], 0.1)[0]:  # bounded: a node that died sends nothing
+                seen += [m["t"] for m in dec.feed(os.read(fd, 4096))]
         assert seen[0] == "hello" and "report" in seen, seen
         con = ConsoleProc(cable.host)
         procs.append(con)

@@ -2,17 +2,14 @@
 Mosquitto: hello, reports, events, last will; the broker goes away and comes
 back and every report made meanwhile still arrives, in order."""
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import paho.mqtt.client as mqtt
 from support.broker import Mosquitto
 from support.mp import ROOT
-from support.nodeharness import sim_board, stage
+from support.nodeharness import sim_board, stage, start_cpython
 
 from kairos import wire
 
@@ -65,13 +62,7 @@ def start_node(tmp_path, broker, samples=None, board=None, node=None, **over):
     cfg = dict({"node": "mq-1", "seed": 4, "transport": "mqtt", "realtime": True,
                 "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5}}, **(node or {}))
     fs = stage(tmp_path, board or sim_board(period_ms=10, report_every=10, **over), cfg)
-    args = [sys.executable, str(fs / "main.py"), "--board", str(fs / "board.json"),
-            "--config", str(fs / "node.json")]
-    if samples:
-        args += ["--samples", str(samples)]
-    env = dict(os.environ, PYTHONPATH=str(fs))
-    return subprocess.Popen(args, cwd=fs, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return start_cpython(fs, samples)
 
 
 def decoded(payloads):

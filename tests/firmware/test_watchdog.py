@@ -6,12 +6,10 @@ import os
 import select
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
-from support.nodeharness import sim_board, stage
+from support.nodeharness import sim_board, stage, start_cpython
 
 from node import config  # noqa: E402
 from node.app import Node  # noqa: E402
@@ -99,10 +97,7 @@ def test_a_silent_broker_cannot_starve_the_watchdog():
 def test_ctrl_c_leaves_a_fed_watchdog_and_says_so(tmp_path):
     fs = stage(tmp_path, sim_board(watchdog_ms=1000),
                {"node": "wd-2", "realtime": True})
-    env = dict(os.environ, PYTHONPATH=str(fs))
-    p = subprocess.Popen([sys.executable, str(fs / "main.py"), "--board", str(fs / "board.json"),
-                          "--config", str(fs / "node.json")], cwd=fs, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = start_cpython(fs)
     try:
         out = b""
         end = time.monotonic() + 30

@@ -2,16 +2,13 @@
 (a fixed link name, so the path survives unplug = kill socat and replug =
 start it again), and against the real node firmware."""
 
-import os
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 import serial
 from support.frames import Frames
-from support.nodeharness import sim_board, stage
+from support.nodeharness import sim_board, stage, start_cpython
 from support.rigs import Cable, needs_socat, wait_for
 
 from becomingone import config
@@ -146,10 +143,7 @@ def test_real_firmware_node_over_serial(rig, tmp_path):
                 "serial": {"port": cable.node}})
     log = tmp_path / "node.out"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(fs / "main.py"), "--board", str(fs / "board.json"),
-             "--config", str(fs / "node.json"), "--samples", "3000"],
-            cwd=fs, env=dict(os.environ, PYTHONPATH=str(fs)), stdout=out, stderr=out)
+        proc = start_cpython(fs, 3000, stdout=out, stderr=out)
     try:
         assert wait_for(lambda: sink.msgs("hello") and len(sink.msgs("report")) >= 3, 20), \
             log.read_text()

@@ -1,18 +1,22 @@
 """The hub for tests: built in-process on a fake clock and driven by hand
-(make, feed), or started as `becomingone hub` in its own process
-(RunningHub)."""
+(make, feed), built and started on a broker (mqtt_hub), or started as
+`becomingone hub` in its own process (RunningHub)."""
 import json
 import re
 import subprocess
 import threading
 import urllib.request
 
-from becomingone import config
+from becomingone import config, run
 from becomingone.core import Hub
 from becomingone.logs import Log
 from support.cli import BECOMINGONE
 from support.mp import ROOT
 from support.rigs import FakeClock, wait_for
+
+# What a system test's hub keeps quiet: the routine lines of a running mesh.
+QUIET = ("collapse", "hello", "transport", "clock", "memory", "status", "witness", "reject",
+         "emergence", "hub", "ack")
 
 
 def make(tmp_path, clock=None):
@@ -26,6 +30,26 @@ def make(tmp_path, clock=None):
 def feed(hub, frames, source="mqtt"):
     """Process frames as one batch from `source`, received now (hub.clock())."""
     hub.process([(f, source, hub.clock(), None) for f in frames])
+
+
+def mqtt_hub(tmp_path, broker, quiet=QUIET):
+    """A started hub (threads and all) on the broker, its store in tmp_path:
+    (hub, its MQTT transport), once that transport is connected."""
+    cfg = config.parse(f"""
+[hub]
+db = "{tmp_path / 'hub.db'}"
+[mqtt]
+enabled = true
+host = "{broker.host}"
+port = {broker.port}
+""")
+    hub = run.build(cfg, Log(quiet=quiet))
+    hub.start()
+    mq = next(t for t in hub.transports if t.kind == "mqtt")
+    if not mq.ready.wait(10):
+        hub.stop()
+        raise AssertionError(f"the hub never connected to {broker.host}:{broker.port}")
+    return hub, mq
 
 
 class RunningHub:

@@ -117,16 +117,30 @@ def run_micropython(fsdir, samples):
         vm.close()
 
 
+def cpython_node(fsdir, samples=None):
+    """(argv, env) of the staged firmware under CPython: main.py with its
+    board.json and node.json, the staged filesystem as its only path (as on
+    a board); samples, when given, ends it after that many samples."""
+    args = [sys.executable, str(fsdir / "main.py"), "--board", str(fsdir / "board.json"),
+            "--config", str(fsdir / "node.json")]
+    if samples:
+        args += ["--samples", str(samples)]
+    return args, dict(os.environ, PYTHONPATH=str(fsdir), PYTHONHASHSEED="0")
+
+
 def run_cpython(fsdir, samples, timeout=120):
-    """Run the same staged firmware under CPython (python main.py ...)."""
-    env = dict(os.environ, PYTHONPATH=str(fsdir), PYTHONHASHSEED="0")
-    r = subprocess.run(
-        [sys.executable, str(fsdir / "main.py"), "--board", str(fsdir / "board.json"),
-         "--config", str(fsdir / "node.json"), "--samples", str(samples)],
-        cwd=fsdir, env=env, capture_output=True, timeout=timeout,
-    )
+    """Run the same staged firmware under CPython to its end: its stdout."""
+    args, env = cpython_node(fsdir, samples)
+    r = subprocess.run(args, cwd=fsdir, env=env, capture_output=True, timeout=timeout)
     assert r.returncode == 0, r.stderr.decode()
     return r.stdout
+
+
+def start_cpython(fsdir, samples=None, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
+    """The staged firmware under CPython in its own process, running (the
+    caller stops it): the Popen."""
+    args, env = cpython_node(fsdir, samples)
+    return subprocess.Popen(args, cwd=fsdir, env=env, stdout=stdout, stderr=stderr)
 
 
 def decode_lines(data):

@@ -10,7 +10,7 @@ import threading
 import time
 
 from support.broker import Mosquitto
-from support.nodeharness import FirmwareVM, sim_board, stage
+from support.nodeharness import FirmwareVM, sim_board, stage, start_cpython
 from support.rigs import text, wait_for
 
 from becomingone import config
@@ -42,11 +42,7 @@ def node_proc(tmp_path, broker, name, samples):
     fs = stage(tmp_path / name, sim_board(period_ms=10, report_every=10),
                {"node": name, "seed": len(name), "transport": "mqtt", "realtime": True,
                 "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5}})
-    env = dict(os.environ, PYTHONPATH=str(fs))
-    return subprocess.Popen([sys.executable, str(fs / "main.py"), "--board",
-                             str(fs / "board.json"), "--config", str(fs / "node.json"),
-                             "--samples", str(samples)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    return start_cpython(fs, samples, stdout=subprocess.DEVNULL)
 
 
 def assert_clock_close(store, node):

@@ -4,31 +4,23 @@ and a node replaying old frames, over a real Mosquitto; a serial cable
 pulled and plugged back mid-stream, over socat ptys.  Firmware nodes run
 under CPython in their own processes; the hub runs in this one."""
 import json
-import os
 import subprocess
-import sys
 import threading
 
 import paho.mqtt.client as mqtt
 from support.broker import Mosquitto
-from support.nodeharness import sim_board, stage
+from support.hub import QUIET, mqtt_hub
+from support.nodeharness import sim_board, stage, start_cpython
 from support.rigs import Cable, needs_socat, wait_for
 
-from becomingone import config, run, transports
+from becomingone import config, transports
 from becomingone.core import Hub
 from becomingone.logs import Log
-
-QUIET = ("collapse", "hello", "transport", "clock", "memory", "status", "witness", "reject",
-         "emergence", "hub")
 
 
 def start_node(tmp_path, name, node_cfg, samples, tag):
     fs = stage(tmp_path / tag, sim_board(period_ms=10, report_every=10), node_cfg)
-    env = dict(os.environ, PYTHONPATH=str(fs))
-    return subprocess.Popen([sys.executable, str(fs / "main.py"), "--board",
-                             str(fs / "board.json"), "--config", str(fs / "node.json"),
-                             "--samples", str(samples)], cwd=fs, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return start_cpython(fs, samples, stdout=subprocess.DEVNULL)
 
 
 class Tap:
@@ -56,25 +48,6 @@ class Tap:
     def close(self):
         self.c.loop_stop()
         self.c.disconnect()
-
-
-def mqtt_hub(tmp_path, broker):
-    """A started hub on the broker, its store in tmp_path: (hub, its MQTT transport)."""
-    cfg = config.parse(f"""
-[hub]
-db = "{tmp_path / 'hub.db'}"
-[mqtt]
-enabled = true
-host = "{broker.host}"
-port = {broker.port}
-""")
-    hub = run.build(cfg, Log(quiet=QUIET))
-    hub.start()
-    mq = next(t for t in hub.transports if t.kind == "mqtt")
-    if not mq.ready.wait(10):
-        hub.stop()
-        raise AssertionError(f"the hub never connected to {broker.host}:{broker.port}")
-    return hub, mq
 
 
 def test_broker_restart_node_reboot_and_replay_lose_nothing_acknowledged(tmp_path):
