@@ -1,5 +1,5 @@
 """`becomingone console` for real: the console as a subprocess (`python -m
-hub.cli console PORT`, stdin a pipe or a pty) on a real pty with the CPython
+becomingone console PORT`, stdin a pipe or a pty) on a real pty with the CPython
 node firmware on the other end (socat joins two ptys under fixed link names,
 so the port path survives a node restart), or a pty the test holds."""
 import json
@@ -53,7 +53,7 @@ class NodeProc:
 
 
 class ConsoleProc:
-    """`python -m hub.cli console ...` with stdin a pipe (or a pty), its
+    """`python -m becomingone console ...` with stdin a pipe (or a pty), its
     stdout collected line by line by a thread."""
 
     def __init__(self, *args, stdin=subprocess.PIPE):
