@@ -3,30 +3,19 @@ a node restarted with the same seed is a new boot, not a replay; the hub's
 dedup cannot be poisoned by one frame; a backlog of any length is taken.
 The firmware runs under CPython in its own process; the hub (store, dedup,
 registry) is the real one, fed what the node printed."""
-import os
 import subprocess
 import sys
 import time
 
 from support.broker import Mosquitto
-from support.nodeharness import decode_lines, run_cpython, sim_board, stage
+from support.frames import Frames
+from support.hub import feed, make, mqtt_hub
+from support.nodeharness import decode_lines, run_cpython, sim_board, stage, start_cpython
 from support.rigs import wait_for
 
-from becomingone import config, run
-from becomingone.core import Hub
-from becomingone.logs import Log
-
-QUIET = ("collapse", "hello", "transport", "clock", "memory", "status", "witness", "reject",
-         "emergence", "hub", "ack")
-
-
-def make_hub(tmp_path):
-    cfg = config.parse(f'[hub]\ndb = "{tmp_path / "hub.db"}"\n')
-    return Hub(cfg, Log(quiet=QUIET))
-
-
-def feed(hub, frames, source="serial:/dev/ttyACM0"):
-    hub.process([(f, source, hub.clock(), None) for f in frames])
+SERIAL = "serial:/dev/ttyACM0"  # the frames are what a node printed on its serial port
+# Hand-made frames: a report every 10 samples, a sim hello without caps.
+F = Frames(samples=10, hello=dict(weight=1, caps=[]))
 
 
 def test_the_same_sim_node_run_twice_is_stored_twice(tmp_path):
@@ -37,10 +26,10 @@ def test_the_same_sim_node_run_twice_is_stored_twice(tmp_path):
     runs = [decode_lines(run_cpython(fs, 1000))[0] for _ in range(2)]
     boots = [{f["boot"] for f in frames} for frames in runs]
     assert len(boots[0]) == len(boots[1]) == 1 and boots[0] != boots[1]
-    hub = make_hub(tmp_path)
+    hub = make(tmp_path, time.time)
     try:
         for frames in runs:
-            feed(hub, frames)
+            feed(hub, frames, SERIAL)
         rows = hub.store.reports("twice", 0, limit=10**5)
         per_boot = {}
         for r in rows:
@@ -54,30 +43,18 @@ def test_the_same_sim_node_run_twice_is_stored_twice(tmp_path):
         hub.store.close()
 
 
-def _report(node, boot, seq):
-    return {"t": "report", "node": node, "boot": boot, "seq": seq, "tick": seq * 100,
-            "n": seq * 10, "drop": 0, "miss": 0, "ch": [[100, 5000, 1, 12000, 300, -300, 0]],
-            "coh": [[6000, 12000]]}
-
-
-def _hello(node, boot, seq):
-    return {"t": "hello", "node": node, "boot": boot, "seq": seq, "tick": seq * 100,
-            "board": "sim", "fw": "0.1", "period": 20, "every": 5, "weight": 1, "caps": [],
-            "ch": [{"name": "wave", "lags": [2, 4], "s": 6, "s0": 2, "ic": 16384}]}
-
-
 def test_one_frame_cannot_silence_a_node_at_the_hub(tmp_path):
     # Issue 11 item 2, through the hub and its store: one valid-looking
     # report with the node's boot and seq 2**30 - 1 made the next 99 real
     # reports replays (99/99 lost, and acknowledged); one with another boot
     # id did the same to the next 100.
-    hub = make_hub(tmp_path)
+    hub = make(tmp_path, time.time)
     try:
-        feed(hub, [_hello("p1", 5, 0)] + [_report("p1", 5, s) for s in range(1, 11)])
-        feed(hub, [_report("p1", 5, 2**30 - 1)])
-        feed(hub, [_report("p1", 5, s) for s in range(11, 110)])
-        feed(hub, [_report("p1", 77, 110)])
-        feed(hub, [_report("p1", 5, s) for s in range(110, 210)])
+        feed(hub, [F.hello(0, "p1", 5)] + [F.report(s, "p1", 5) for s in range(1, 11)], SERIAL)
+        feed(hub, [F.report(2**30 - 1, "p1", 5)], SERIAL)
+        feed(hub, [F.report(s, "p1", 5) for s in range(11, 110)], SERIAL)
+        feed(hub, [F.report(110, "p1", 77)], SERIAL)
+        feed(hub, [F.report(s, "p1", 5) for s in range(110, 210)], SERIAL)
         seqs = sorted(r["seq"] for r in hub.store.reports("p1", 0, limit=10**5))
         assert seqs == list(range(1, 210))  # every real report, and neither poison
         info = hub.registry.nodes["p1"]
@@ -91,13 +68,14 @@ def test_after_a_restart_an_old_resent_frame_is_looked_up_in_the_store(tmp_path)
     # The restarted hub remembers the node's newest stored seqs only; a frame
     # older than those is looked up: a stored one is a duplicate (not stored
     # twice), one that never arrived is taken, however old.
-    hub = make_hub(tmp_path)
-    feed(hub, [_hello("r1", 9, 0)] + [_report("r1", 9, s) for s in range(1, 400) if s != 20])
+    hub = make(tmp_path, time.time)
+    frames = [F.hello(0, "r1", 9)] + [F.report(s, "r1", 9) for s in range(1, 400) if s != 20]
+    feed(hub, frames, SERIAL)
     hub.store.close()  # as after kill -9
-    hub = make_hub(tmp_path)
+    hub = make(tmp_path, time.time)
     try:
         assert hub.registry.dedup.state("r1")[2] > 20  # the floor: what was seeded
-        feed(hub, [_report("r1", 9, 10), _report("r1", 9, 20), _report("r1", 9, 400)])
+        feed(hub, [F.report(10, "r1", 9), F.report(20, "r1", 9), F.report(400, "r1", 9)], SERIAL)
         info = hub.registry.nodes["r1"]
         assert info.duplicates == 1 and info.frames == {"report": 2}
         seqs = [r["seq"] for r in hub.store.reports("r1", 0, limit=10**5)]
@@ -114,30 +92,7 @@ def start_node(tmp_path, name, broker, samples, tag, **node_over):
                 "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5}},
                **node_over)
     fs = stage(tmp_path / tag, sim_board(period_ms=10, report_every=10), cfg)
-    env = dict(os.environ, PYTHONPATH=str(fs))
-    return subprocess.Popen([sys.executable, str(fs / "main.py"), "--board",
-                             str(fs / "board.json"), "--config", str(fs / "node.json"),
-                             "--samples", str(samples)], cwd=fs, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def mqtt_hub(tmp_path, broker, **hub_over):
-    """A started hub on the broker, its store in tmp_path: (hub, its MQTT transport)."""
-    cfg = config.parse(f"""
-[hub]
-db = "{tmp_path / 'hub.db'}"
-[mqtt]
-enabled = true
-host = "{broker.host}"
-port = {broker.port}
-""")
-    hub = run.build(cfg, Log(quiet=QUIET))
-    hub.start()
-    mq = next(t for t in hub.transports if t.kind == "mqtt")
-    if not mq.ready.wait(10):
-        hub.stop()
-        raise AssertionError(f"the hub never connected to {broker.host}:{broker.port}")
-    return hub, mq
+    return start_cpython(fs, samples)
 
 
 def stored_ns(store, node):
