@@ -6,17 +6,14 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.frames import Frames
 
 from kairos.dedup import AHEAD, NEW, NOHELLO, OLD, Dedup
 from kairos.wire import DUPLICATE, LATE, REPLAY
 
-
-def f(seq, boot=7, t="report", node="n1"):
-    return {"t": t, "node": node, "boot": boot, "seq": seq}
-
-
-def hello(seq, boot=7, node="n1"):
-    return f(seq, boot, "hello", node)
+# A node's frames (boot 7): f is a report, hello its hello; Dedup reads their heads.
+F = Frames(boot=7)
+f, hello = F.report, F.hello
 
 
 def test_each_case_and_its_verdict():

@@ -1,7 +1,7 @@
 """The integer kernel against the float64 reference (docs/kairos.md §1.2 tolerance)."""
 
 import pytest
-from support.reference import SWEEP, check, per_lag_c, reference  # noqa: F401
+from support.reference import SWEEP, check
 from support.signals import noise, sine
 
 TOL = 0.03  # |c_fixed - c_float| after the integrator has settled (8 * 2**s)

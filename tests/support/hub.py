@@ -21,7 +21,8 @@ QUIET = ("collapse", "hello", "transport", "clock", "memory", "status", "witness
 
 def make(tmp_path, clock=None):
     """A Hub on tmp_path/hub.db with every default setting, on a FakeClock
-    (or the clock given), no threads started; its routine log lines quiet."""
+    (or the clock given: time.time for the real one), no threads started;
+    its routine log lines quiet."""
     cfg = config.parse(f'[hub]\ndb = "{tmp_path / "hub.db"}"\n')
     log = Log(quiet=("hello", "collapse", "memory", "reject"))
     return Hub(cfg, log, clock=clock or FakeClock())
