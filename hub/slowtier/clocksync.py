@@ -32,14 +32,11 @@ import operator
 from collections import deque
 from typing import Any
 
+from becomingone.slowtier.checks import finite
+
 _MS = 1000.0
 
 
-def _finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: must be finite, got {value!r}")
-    return value
 
 
 class ClockSync:
@@ -118,8 +115,8 @@ class ClockSync:
 
     def add(self, t0: float, t1: int, t2: int, t3: float) -> None:
         """Add one ping/pong exchange and re-estimate."""
-        t0 = _finite("t0", t0)
-        t3 = _finite("t3", t3)
+        t0 = finite("t0", t0)
+        t3 = finite("t3", t3)
         if t3 < t0:
             raise ValueError(f"t3: arrival {t3!r} is before the ping t0 {t0!r}")
         r1 = self._tick("t1", t1)
@@ -182,7 +179,7 @@ class ClockSync:
         it ValueError is raised.
         """
         if t_rx is not None:
-            t_rx = _finite("t_rx", t_rx)
+            t_rx = finite("t_rx", t_rx)
         if not self.synced:
             if t_rx is None:
                 raise ValueError("t_rx: not synced yet, an arrival time is needed")
@@ -210,11 +207,11 @@ class ClockSync:
         `window` samples are kept)."""
         cs = cls(**settings)
         # The held drift (used while the span is short) is part of the state.
-        cs.drift_ppm = _finite("drift_ppm", d["drift_ppm"])
+        cs.drift_ppm = finite("drift_ppm", d["drift_ppm"])
         for i, s in enumerate(d["samples"]):
             t0, u1, u2, t3 = s
             if not isinstance(u1, int) or not isinstance(u2, int) or u2 < u1:
                 raise ValueError(f"samples[{i}]: bad unwrapped ticks {s!r}")
-            cs._samples.append((_finite("t0", t0), u1, u2, _finite("t3", t3)))
+            cs._samples.append((finite("t0", t0), u1, u2, finite("t3", t3)))
         cs._estimate()
         return cs

@@ -31,18 +31,13 @@ import cmath
 import math
 from typing import Any
 
-
-def _finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: must be finite, got {value!r}")
-    return value
+from becomingone.slowtier.checks import finite
 
 
 def _cplx(name: str, v: Any) -> complex:
     """A complex from its JSON form [re, im]."""
     re, im = v
-    return complex(_finite(name, re), _finite(name, im))
+    return complex(finite(name, re), finite(name, im))
 
 
 class Master:
@@ -94,11 +89,11 @@ class Master:
         Times must not go backwards: an EMA step with dt < 0 would extrapolate
         away from the data, so that raises ValueError (naming ``t``).
         """
-        c = _finite("c", c)
+        c = finite("c", c)
         if not 0.0 <= c <= 1.0:
             raise ValueError(f"c: must be in [0, 1] (Q15 / 32767), got {c!r}")
-        T = complex(_finite("t_re", t_re), _finite("t_im", t_im))
-        t = _finite("t", t)
+        T = complex(finite("t_re", t_re), finite("t_im", t_im))
+        t = finite("t", t)
         if self._t is not None and t < self._t:
             raise ValueError(f"t: {t!r} is before the last update {self._t!r}")
         mag = abs(T)
@@ -158,7 +153,7 @@ class Master:
         m._ema = ema
         m.z = _cplx("z", d["z"])
         m.M_prev = _cplx("m_prev", d["m_prev"])
-        m._t = None if d["t"] is None else _finite("t", d["t"])
+        m._t = None if d["t"] is None else finite("t", d["t"])
         m.n = int(d["n"])
         m._derive()
         return m

@@ -30,12 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-
-def _finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: must be finite, got {value!r}")
-    return value
+from becomingone.slowtier.checks import finite
 
 
 @dataclass
@@ -90,10 +85,10 @@ class Witness:
 
     def update(self, G: float, R: float, psi: complex) -> WitnessState:
         """One tick with the observed global state."""
-        G = _finite("G", G)
-        R = _finite("R", R)
+        G = finite("G", G)
+        R = finite("R", R)
         psi = complex(psi)
-        psi = complex(_finite("psi", psi.real), _finite("psi", psi.imag))
+        psi = complex(finite("psi", psi.real), finite("psi", psi.imag))
         wg, wr, wp = self.W
         d = psi - wp
         surprise = math.sqrt((G - wg) ** 2 + (R - wr) ** 2 + d.real**2 + d.imag**2)
@@ -151,8 +146,8 @@ class Witness:
         last = d.get("last_event")
         w.last_event = None if last is None else int(last)
         g, r, (pr, pi) = d["W"]
-        w.W = (_finite("W", g), _finite("W", r), complex(_finite("W", pr), _finite("W", pi)))
-        w.S = _finite("S", d["S"])
-        w.S_avg = _finite("S_avg", d["S_avg"])
+        w.W = (finite("W", g), finite("W", r), complex(finite("W", pr), finite("W", pi)))
+        w.S = finite("S", d["S"])
+        w.S_avg = finite("S_avg", d["S_avg"])
         w.n = int(d["n"])
         return w
