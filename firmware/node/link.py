@@ -34,6 +34,9 @@ ERR_MAX = 64  # chars of an ack's error (app.ack keeps them plain: no JSON escap
 _BACKOFF_MIN = 500  # ms before the first retry
 _BACKOFF_MAX = 30000
 ACK_WAIT = 3000  # ms without a got for frames sent before they go again
+OUTAGE_MS = 600000  # the default spool covers this long without the hub (10 min) ...
+SPOOL_FILE = "spool.bin"  # ... in this file beyond the RAM slots ("" in node.json: RAM only)
+FS_KEEP = 32768  # bytes of the filesystem the spool file leaves free
 ACK_WAIT_MAX = 30000
 BURST = 16  # frames written per pump() at most: a backlog never stalls the sampling
 
@@ -59,15 +62,25 @@ class Link:
         sp = cfg.get("spool") or {}
         size = self.frame_max(node, len(cfg.get("sensors") or ()) or 1)
         size = max(size, sp.get("size", 0))
-        # Default: as many slots as fit in SPOOL_BYTES (at least 8, at most 32).
+        # Default: as many slots as fit in SPOOL_BYTES (at least 8, at most 32)
+        # in RAM, and in a file as many more as OUTAGE_MS of reports need (a
+        # quarter more for events and acks), as far as the filesystem has room.
         default = max(8, min(32, SPOOL_BYTES // size))
         slots = sp.get("slots") or default
+        path = sp.get("file", SPOOL_FILE)
+        fslots = sp.get("file_slots")
+        if fslots is None:
+            per = (cfg.get("period_ms") or 20) * (cfg.get("report_every") or 50)
+            fslots = max(0, (OUTAGE_MS // per + 1) * 5 // 4 - slots)
+        if path and fslots:
+            fslots = _fit(path, 7 + size, fslots, say)
+        win = self.window if self.window <= 64 else 0
         try:
-            self.spool = Spool(slots, size)
+            self.spool = Spool(slots, size, path, fslots, win, say)
         except MemoryError:  # a node.json asking for more than the board has
             say("spool: %d slots of %d bytes don't fit in memory; using %d"
                 % (slots, size, default))
-            self.spool = Spool(default, size)
+            self.spool = Spool(default, size, path, fslots, win, say)
         # Frames are encoded here, then copied into a slot or written out:
         # no per-frame bytes object (see encode()).
         self._buf = bytearray(self.spool.size)
@@ -150,6 +163,8 @@ class Link:
         n = BURST
         while n and self.up and sp.unsent() and sp.inflight() < self.window:
             kind, data = sp.peek()
+            if not kind:
+                continue  # its file failed: the spool dropped (and counted) those frames
             try:
                 pid = self._write(kind, data)
             except OSError as e:
@@ -296,6 +311,29 @@ class Link:
 
     def _poll(self):
         pass
+
+
+def _fit(path, stride, want, say):
+    """File slots (of stride bytes) the filesystem holding path has room for,
+    at most want; says so when fewer (0 if it can't tell: RAM only)."""
+    import os
+
+    d = path.rpartition("/")[0] or "."
+    try:
+        st = os.statvfs(d)
+        free = st[1] * st[4]  # fragment size x blocks free to us
+    except Exception:  # noqa: BLE001 - no statvfs, a read-only or odd filesystem
+        return 0
+    try:
+        free += os.stat(path)[6]  # the old file: emptied at the first move
+    except OSError:
+        pass
+    room = (free - FS_KEEP) // stride
+    if room < want:
+        say("spool: room for %d of %d slots in %s (%d kB free)"
+            % (max(0, room), want, path, free // 1024))
+        return max(0, room)
+    return want
 
 
 def make(cfg, node, clock, rand, say=print):

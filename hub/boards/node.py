@@ -111,11 +111,18 @@ def _node_config(cfg: dict, board: dict | None) -> tuple[dict, dict]:
         check_obj("serial", c["serial"])
     if "spool" in c:  # the store-and-forward ring (firmware/node/link.py), as the node checks it
         spool = check_obj("spool", c["spool"])
-        check_keys("spool", spool, {"slots", "size"})
+        check_keys("spool", spool, {"slots", "size", "file", "file_slots"})
         if "slots" in spool:
             check_int("spool.slots", spool["slots"], 2, 1024)
         if "size" in spool:
             check_int("spool.size", spool["size"], 0, 4096)
+        if "file" in spool:  # "" keeps the spool in RAM only
+            path = spool["file"]
+            if not isinstance(path, str) or len(path) > 64:
+                raise BoardError("spool.file", "a path of at most 64 chars (\"\": RAM only), "
+                                 f"got {path!r}")
+        if "file_slots" in spool:
+            check_int("spool.file_slots", spool["file_slots"], 0, 100000)
     if "realtime" in c:
         check_bool("realtime", c["realtime"])
     if "clock_start" in c:

@@ -43,6 +43,9 @@ class Transport:
     retried inside those threads, never raised to the caller."""
 
     kind = "?"
+    # Whether _send can carry the hub's end-to-end acks (`got`,
+    # docs/protocol.md §8) to the nodes it heard: links to real nodes can.
+    e2e = False
     # The hub's node keys (becomingone.transports.keys.NodeKeys), set by the
     # hub before start(): the decoders check each frame's MAC with it.
     keys: Any = None

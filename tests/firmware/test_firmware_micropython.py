@@ -147,11 +147,12 @@ def test_heap_in_use_after_start(tmp_path):
     print("\nMicroPython heap in use above a fresh VM (sim board, 4 channels, .mpy): "
           "%.1f kB after start + 300 samples, of which %.1f kB is the firmware's bytecode"
           % ((run - fresh) / 1024, (code - fresh) / 1024))
-    # 76.1 kB measured (the collector is conservative: +-2 kB run to run):
+    # 78.4 kB measured (the collector is conservative: +-2 kB run to run):
     # 68.5 before the random boot id, whose few new names took MicroPython
     # into its next, twice as large qstr pool (+4.4 kB: any new name would
-    # have), and the end-to-end acks' code (+1.9 kB, docs/firmware.md).
-    assert 30000 < run - fresh <= 80 * 1024
+    # have), the end-to-end acks' code (+1.9 kB) and the spool's file tier
+    # (+2.3 kB; docs/firmware.md).
+    assert 30000 < run - fresh <= 82 * 1024
     assert run > code
 
 

@@ -61,10 +61,15 @@ def test_every_sensor_runs_and_the_hello_fits_every_encoding(name):
     assert wire.decode_json(js, {}) == hello and wirebin.decode_bin(bn, {}) == hello
     for _ in range(64):  # the BME280 and every other driver read without error
         n.sample()
-    # The default spool: as many worst-case slots as fit in 8 kB (8..32).
+    # The default spool: as many worst-case slots as fit in 8 kB (8..32) in
+    # RAM, and in its file as many more as 10 minutes of this board's reports
+    # need at its default rate, with a quarter more for events and acks.
     sp = n.link.spool
     assert sp.size == n.link.frame_max("n" * 32, len(n.chans))
     assert sp.slots == max(8, min(32, 8192 // sp.size)) and sp.slots * sp.size <= 8192
+    b = board(name)
+    reports = 600_000 // (b["period_ms"] * b["report_every"])
+    assert sp.file == "spool.bin" and sp.capacity >= reports * 5 // 4 >= 600
 
 
 _ROW = st.tuples(st.sampled_from([-16384, 16384, 0, -1]), st.sampled_from([M30, 0, 99999]),

@@ -71,7 +71,7 @@ def test_seqs_need_not_be_contiguous():
 
 
 def test_packet_ids_count_the_window_and_out_of_order_confirmations():
-    sp = Spool(slots=8, size=8)
+    sp = Spool(slots=8, size=8, window=4)
     fill(sp, 3)
     for pid in (10, 11, 12):
         sp.mark_sent(pid)
@@ -79,10 +79,17 @@ def test_packet_ids_count_the_window_and_out_of_order_confirmations():
     sp.ack(12)
     sp.ack(10)
     assert sp.inflight() == 1 and len(sp) == 3  # confirmed, still kept for the hub
-    sp.got(1, 1)  # the hub has the one the broker never confirmed: not in flight now
+    sp.got(0, 2)  # the hub has all three
+    assert len(sp) == 0 and sp.inflight() == 1  # (11's PUBACK is still due)
+    sp.ack(11)
+    sp.ack(99)  # a PUBACK nobody waits for changes nothing
     assert sp.inflight() == 0
-    sp.ack(11)  # a late PUBACK for it changes nothing
-    assert sp.inflight() == 0 and len(sp) == 3
+    fill(sp, 6, start=3)
+    for pid in range(20, 26):  # more than the table holds: the rest is not tracked
+        sp.mark_sent(pid)
+    assert sp.inflight() == 4
+    sp.rewind()  # a new connection: nothing in flight
+    assert sp.inflight() == 0
 
 
 def test_link_mode_pushes_out_confirmed_frames_uncounted_until_the_hub_speaks():
@@ -119,7 +126,7 @@ def test_every_frame_is_stored_by_the_hub_or_counted_as_dropped(ops):
     # In hub mode, whatever the order, a frame the node took is either in
     # the hub's store by the end, or counted in `dropped`; none is counted
     # that the hub stored.
-    sp = Spool(slots=6, size=8)
+    sp = Spool(slots=6, size=8, window=64)
     sp.got(10**6, 10**6)  # hub mode from the start
     made, stored, inflight, pending = [], set(), {}, []
     pids = itertools.count(1)
@@ -167,3 +174,103 @@ def test_every_frame_is_stored_by_the_hub_or_counted_as_dropped(ops):
     # one per frame pushed out) ...
     assert len(lost) <= sp.dropped <= len(made) - sp.slots if len(made) > sp.slots else not lost
     assert not lost & set(made[-sp.slots:])  # and the newest `slots` frames always survive
+
+
+# -- the file tier ---------------------------------------------------------------------
+def file_spool(tmp_path, slots=4, fslots=20, size=16, **kw):
+    said = []
+    sp = Spool(slots=slots, size=size, file=str(tmp_path / "spool.bin"), file_slots=fslots,
+               say=said.append, **kw)
+    return sp, said
+
+
+def test_in_hub_mode_the_oldest_frames_move_to_the_file_and_come_back_in_order(tmp_path):
+    sp, said = file_spool(tmp_path)
+    sp.got(10**6, 10**6)  # hub mode (no frame of ours yet)
+    assert (tmp_path / "spool.bin.e2e").exists()  # and the marker for the next boot
+    fill(sp, 24)  # 4 in RAM, 20 in the file: nothing lost
+    assert len(sp) == 24 and sp.dropped == 0 and sp.moved == 20
+    assert drain(sp) == [b"f%d" % s for s in range(24)]  # oldest first, from the file
+    assert sp.got(0, 9) == 10 and len(sp) == 14
+    fill(sp, 10, start=24)  # the file ring wraps over the released slots
+    assert sp.dropped == 0 and len(sp) == 24
+    sp.rewind()
+    assert drain(sp) == [b"f%d" % s for s in range(10, 34)]
+    fill(sp, 3, start=34)  # full: the three oldest, unacknowledged, are lost and counted
+    assert sp.dropped == 3 and len(sp) == 24
+    assert sp.got(13, 36) == 24 and len(sp) == 0 and said == []
+
+
+def test_link_mode_never_writes_the_file(tmp_path):
+    sp, _ = file_spool(tmp_path)
+    fill(sp, 30)  # no hub acknowledges yet: the RAM ring only
+    assert len(sp) == 4 and sp.moved == 0 and not (tmp_path / "spool.bin").exists()
+    assert sp.capacity == 24 and sp.room() == 4
+
+
+def test_the_marker_starts_the_next_boot_in_hub_mode(tmp_path):
+    (tmp_path / "spool.bin.e2e").write_bytes(b"1")
+    sp, _ = file_spool(tmp_path)
+    assert sp.e2e and sp.room() == 24  # a node booted while its hub is away keeps 24
+    fill(sp, 24)
+    assert sp.dropped == 0 and sp.moved == 20
+
+
+def test_a_failing_file_leaves_ram_only_and_counts_what_it_held(tmp_path):
+    sp, said = file_spool(tmp_path)
+    sp.got(10**6, 10**6)
+    fill(sp, 10)  # 6 in the file
+    (tmp_path / "spool.bin").unlink()
+    sp._f.close()  # the file is gone under us (a worn flash, a full card)
+    assert sp.peek()[0] == 0  # can't be read back: the 6 are dropped, counted
+    assert sp.dropped == 6 and len(sp) == 4 and said and "failed" in said[0]
+    assert drain(sp) == [b"f%d" % s for s in range(6, 10)]
+    fill(sp, 5, start=10)  # RAM only from now on
+    assert len(sp) == 4 and sp.moved == 6
+
+
+def test_a_file_that_cannot_be_made_is_said_once(tmp_path):
+    sp = Spool(slots=2, size=8, file=str(tmp_path / "no" / "such" / "dir.bin"), file_slots=10,
+               say=(said := []).append)
+    sp.got(10**6, 10**6)
+    fill(sp, 5)
+    assert len(said) == 1 and "RAM only" in said[0] and sp.dropped == 3 and len(sp) == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["put", "put", "send", "got", "rewind"]),
+                          st.integers(0, 9)), max_size=150))
+def test_the_file_tier_keeps_order_and_loses_only_what_it_counts(tmp_path_factory, ops):
+    # A model: frames n with seq 2n (holes, as pongs leave them), sends,
+    # gots for some kept frames (the hub stores them), reconnects.  Whatever
+    # the order: what is kept comes out oldest first, the newest `slots`
+    # frames are kept or stored, and every frame neither stored nor kept at
+    # the end is counted in `dropped`.
+    d = tmp_path_factory.mktemp("sp")
+    sp = Spool(slots=3, size=8, file=str(d / "s.bin"), file_slots=7, window=8)
+    sp.got(10**6, 10**6)
+    made, stored, n = [], set(), 0
+    for op, arg in ops:
+        if op == "put":
+            sp.put(2, b"%d" % n, seq=2 * n)
+            made.append(n)
+            n += 1
+        elif op == "send" and sp.unsent():
+            sp.peek()
+            sp.mark_sent(0)
+        elif op == "got" and len(sp):
+            lo = sp.seq_at(sp.tail + arg % len(sp))
+            hi = lo + 2 * (arg % 3)
+            sp.got(lo, hi)
+            stored |= {s // 2 for s in range(lo, hi + 1, 2) if s // 2 < n}  # (made ones)
+        elif op == "rewind":
+            sp.rewind()
+    sp.rewind()
+    left = []
+    while sp.unsent():
+        _, data = sp.peek()
+        left.append(int(bytes(data)))
+        sp.mark_sent(0)
+    assert left == sorted(left) and len(left) <= sp.capacity and not set(left) & stored
+    assert set(made[-sp.slots:]) <= set(left) | stored
+    assert len(set(made) - stored - set(left)) <= sp.dropped

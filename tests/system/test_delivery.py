@@ -115,7 +115,7 @@ def test_a_30_s_broker_outage_at_10_reports_per_second_loses_nothing(tmp_path):
     hub = proc = None
     try:
         hub, mq = mqtt_hub(tmp_path, broker)
-        proc = start_node(tmp_path, "o1", broker, 6000, "fs", spool={"slots": 1024})
+        proc = start_node(tmp_path, "o1", broker, 6000, "fs")  # the default spool
         assert wait_for(lambda: len(stored_ns(hub.store, "o1")) >= 50, 30)
         broker.stop()
         time.sleep(30.0)  # ~300 reports and their events are made meanwhile
@@ -128,10 +128,13 @@ def test_a_30_s_broker_outage_at_10_reports_per_second_loses_nothing(tmp_path):
             sorted(set(want) - set(stored_ns(hub.store, "o1")))[:20]
         info = hub.registry.nodes["o1"]
         last = hub.store.reports("o1", 0, limit=10**6)[-1]
+        spilled = (tmp_path / "fs" / "spool.bin").stat().st_size
         figures("broker stopped 30 s, restarted without its sessions, 10 reports/s",
                 len(want), len(stored_ns(hub.store, "o1")), last["drop"],
-                duplicates=info.duplicates, late=info.late, gots=hub.counters["gots"])
+                duplicates=info.duplicates, late=info.late, gots=hub.counters["gots"],
+                spool_file_kB=spilled // 1024)
         assert last["drop"] == 0 and info.replays == 0
+        assert spilled > 200 * 600  # the outage went through the spool's file (RAM: 13 slots)
         assert hub.store.rejected == 0
     finally:
         if proc is not None and proc.poll() is None:
@@ -179,7 +182,7 @@ def test_hub_killed_10_s_behind_a_broker_that_drops_queued_messages(tmp_path):
     hubp = proc = None
     try:
         hubp = hub_process(tmp_path, broker)
-        proc = start_node(tmp_path, "k1", broker, 4000, "fs", spool={"slots": 1024})
+        proc = start_node(tmp_path, "k1", broker, 4000, "fs")  # the default spool
         assert wait_for(lambda: count_reports(db, "k1")[0] >= 40, 30), hubp.stderr.read1()
         hubp.kill()  # mid-stream
         hubp.wait(5)
