@@ -66,6 +66,14 @@ def _write(path: Path, text: str, mode: int) -> None:
     os.replace(tmp, path)
 
 
+# The broker settings the hub's delivery promise depends on (docs/hub.md,
+# "What the delivery promise depends on"; docs/mosquitto.conf has them too,
+# with what each is for): sessions and queues kept across a restart, a queue
+# for the hub that holds a long absence, a PUBACK window as big as its batches.
+DELIVERY = ("persistence true", "autosave_interval 60", "max_queued_messages 200000",
+            "max_queued_bytes 134217728", "max_inflight_messages 1000")
+
+
 def write_broker_config(out: str | Path, keys: dict[str, str], *, prefix: str = "becomingone",
                         hub_user: str = "", hub_password: str = "", listener: int = 1883,
                         reads: list[str] | None = None,
@@ -94,11 +102,12 @@ def write_broker_config(out: str | Path, keys: dict[str, str], *, prefix: str = 
                                       sorted(set(writes or ()))), 0o644)
         _write(files["conf"], "# BecomingONE broker (becomingone broker-config): logins and ACLs."
                f"\n# Run: mosquitto -c {files['conf'].resolve()}\n"
-               "# (docs/hub.md says which queue and persistence settings the hub's\n"
-               "# delivery promise needs; add them here.)\n"
+               "# The delivery settings: docs/hub.md, \"What the delivery promise depends on\".\n"
                f"listener {listener}\nallow_anonymous false\n"
                f"password_file {files['passwd'].resolve()}\n"
-               f"acl_file {files['acl'].resolve()}\n", 0o644)
+               f"acl_file {files['acl'].resolve()}\n"
+               + "".join(line + "\n" for line in DELIVERY)
+               + f"persistence_location {d.resolve()}/\n", 0o644)
     except OSError as e:
         raise KeysError(f"{d}: cannot write the broker config: {e.strerror or e}") from None
     return files

@@ -11,7 +11,7 @@ from support.nodeharness import FirmwareVM, decode_lines, sim_board, stage
 
 from kairos import wire
 
-pytestmark = pytest.mark.micropython
+pytestmark = [pytest.mark.micropython, pytest.mark.faults]
 
 HUB_BOOT = 4242
 

@@ -5,10 +5,11 @@ default rate (600 reports, 750 slots with events and acks) move through
 8 RAM slots into the file and come back in order."""
 import re
 
+import pytest
 from support.mp import ROOT
 from support.vboard import mpremote, needs_node
 
-pytestmark = needs_node
+pytestmark = [needs_node, pytest.mark.faults]
 
 SPOOL = ROOT / "firmware" / "node" / "spool.py"
 

@@ -26,6 +26,8 @@ from becomingone.transports import keys as K
 from kairos import wire
 from kairos.mac import AUTH, Mac, key_from_hex
 
+pytestmark = pytest.mark.faults  # the fault suite: pytest -m faults (docs/hub.md)
+
 QUIET = ("collapse", "hello", "transport", "clock", "memory", "status", "witness", "reject",
          "emergence", "hub", "ack")  # the routine lines of a running mesh
 

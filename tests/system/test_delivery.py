@@ -3,15 +3,20 @@ a node restarted with the same seed is a new boot, not a replay; the hub's
 dedup cannot be poisoned by one frame; a backlog of any length is taken.
 The firmware runs under CPython in its own process; the hub (store, dedup,
 registry) is the real one, fed what the node printed."""
+import json
 import subprocess
 import sys
 import time
 
+import pytest
 from support.broker import Mosquitto
 from support.frames import Frames
 from support.hub import feed, make, mqtt_hub
+from support.mp import ROOT
 from support.nodeharness import decode_lines, run_cpython, sim_board, stage, start_cpython
 from support.rigs import wait_for
+
+pytestmark = pytest.mark.faults  # the fault suite: pytest -m faults (docs/hub.md)
 
 SERIAL = "serial:/dev/ttyACM0"  # the frames are what a node printed on its serial port
 # Hand-made frames: a report every 10 samples, a sim hello without caps.
@@ -201,4 +206,43 @@ def test_hub_killed_10_s_behind_a_broker_that_drops_queued_messages(tmp_path):
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait(5)
+        broker.cleanup()
+
+
+@pytest.mark.long
+def test_a_10_minute_broker_outage_at_the_shipped_sim_boards_rate(tmp_path):
+    # The spool's promise: 10 minutes of reports at a board's default rate
+    # (boards/sim.json: 20 ms x 50, a report a second) survive an outage,
+    # with the default spool (13 slots in RAM, the rest in spool.bin).
+    board = json.loads((ROOT / "boards" / "sim.json").read_text())
+    broker = Mosquitto().start()
+    hub = proc = None
+    samples = 50 * 60 * 12  # 12 minutes
+    try:
+        hub, _ = mqtt_hub(tmp_path, broker)
+        fs = stage(tmp_path / "fs", board, {
+            "node": "ten", "seed": 5, "transport": "mqtt", "realtime": True,
+            "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5}})
+        proc = start_cpython(fs, samples)
+        assert wait_for(lambda: len(stored_ns(hub.store, "ten")) >= 30, 60)
+        broker.stop()
+        time.sleep(600.0)  # 10 minutes: ~600 reports wait in the node's spool
+        broker.start()
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+        want = list(range(50, samples + 1, 50))
+        assert wait_for(lambda: stored_ns(hub.store, "ten") == want, 60), \
+            len(set(want) - set(stored_ns(hub.store, "ten")))
+        last = hub.store.reports("ten", 0, limit=10**6)[-1]
+        spilled = (fs / "spool.bin").stat().st_size
+        figures("broker stopped 10 min, the shipped sim board (a report a second)", len(want),
+                len(stored_ns(hub.store, "ten")), last["drop"], spool_file_kB=spilled // 1024,
+                late=hub.registry.nodes["ten"].late)
+        assert last["drop"] == 0
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        if hub is not None:
+            hub.stop()
         broker.cleanup()

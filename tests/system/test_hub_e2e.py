@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import pytest
 from support.broker import Mosquitto
 from support.nodeharness import FirmwareVM, sim_board, stage, start_cpython
 from support.rigs import text, wait_for
@@ -17,6 +18,8 @@ from becomingone import config
 from becomingone.logs import Log
 from becomingone.slowtier.clocksync import ClockSync
 from becomingone.store import Store
+
+pytestmark = pytest.mark.faults  # the fault suite: pytest -m faults (docs/hub.md)
 
 
 def hub_proc(tmp_path, broker, db, name):

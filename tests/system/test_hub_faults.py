@@ -8,6 +8,7 @@ import subprocess
 import threading
 
 import paho.mqtt.client as mqtt
+import pytest
 from support.broker import Mosquitto
 from support.hub import QUIET, mqtt_hub
 from support.nodeharness import sim_board, stage, start_cpython
@@ -16,6 +17,8 @@ from support.rigs import Cable, needs_socat, wait_for
 from becomingone import config, transports
 from becomingone.core import Hub
 from becomingone.logs import Log
+
+pytestmark = pytest.mark.faults  # the fault suite: pytest -m faults (docs/hub.md)
 
 
 def start_node(tmp_path, name, node_cfg, samples, tag):
