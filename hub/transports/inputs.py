@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -145,7 +146,9 @@ class Inputs(Transport):
         import time
 
         self._clock = clock or time.time
-        self.boot = int(self._clock() * 1000) & _M30  # new per run: a restart is a new boot
+        # Random per run, as a node's boot id (node/entropy.py): a restart is a
+        # new boot even within the same millisecond or on a fake clock.
+        self.boot = int.from_bytes(os.urandom(4), "little") & _M30
         self.inputs = _virtuals(specs)
         self._mqtt = mqtt
         self._lock2 = threading.Lock()
