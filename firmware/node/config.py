@@ -111,7 +111,7 @@ _SERIAL = {"port": (_opt_str, "a device path or null"),
            "baud": (lambda v: _is_int(v, 300, 4000000), "an int in 300..4000000")}
 _SPOOL = {"slots": (lambda v: _is_int(v, 2, 1024), "an int in 2..1024"),
           "size": (lambda v: _is_int(v, 0, 4096), "an int in 0..4096"),
-          "file": (lambda v: _str_ok(v, 0, 64), "a path of at most 64 chars (\"\": RAM only)"),
+          "file": (lambda v: _str_ok(v, 0, 200), "a path of at most 200 chars (\"\": RAM only)"),
           "file_slots": (lambda v: _is_int(v, 0, 100000), "an int in 0..100000")}
 # The node's own keys: a check returning None or the reason.
 _NODE = {

@@ -118,8 +118,8 @@ def _node_config(cfg: dict, board: dict | None) -> tuple[dict, dict]:
             check_int("spool.size", spool["size"], 0, 4096)
         if "file" in spool:  # "" keeps the spool in RAM only
             path = spool["file"]
-            if not isinstance(path, str) or len(path) > 64:
-                raise BoardError("spool.file", "a path of at most 64 chars (\"\": RAM only), "
+            if not isinstance(path, str) or len(path) > 200:
+                raise BoardError("spool.file", "a path of at most 200 chars (\"\": RAM only), "
                                  f"got {path!r}")
         if "file_slots" in spool:
             check_int("spool.file_slots", spool["file_slots"], 0, 100000)

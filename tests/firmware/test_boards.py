@@ -355,7 +355,8 @@ def test_node_config_defaults():
 
 def test_node_config_spool_is_known():
     # What the firmware accepts (firmware/node/config.py) and the flash tool may write.
-    for spool in ({"slots": 16, "size": 512}, {"slots": 2}, {"size": 0}, {}):
+    for spool in ({"slots": 16, "size": 512}, {"slots": 2}, {"size": 0}, {},
+                  {"file": "spool.bin", "file_slots": 750}, {"file": ""}, {"file_slots": 0}):
         assert boards.validate_node_config(node(spool=spool))["spool"] == spool
         assert merged_config(load_board("pico"), node(board="pico", spool=spool))["spool"] == spool
 
@@ -406,6 +407,9 @@ BAD_NODES = [
     (node(spool={"size": 5000}), "spool.size", "out of range 0..4096"),
     (node(spool={"slots": 8, "bytes": 9}), "spool.bytes", "unknown key"),
     (node(spool={"slots": "8"}), "spool.slots", "expected an integer"),
+    (node(spool={"file": 5}), "spool.file", "a path of at most 200 chars"),
+    (node(spool={"file": "x" * 201}), "spool.file", "a path of at most 200 chars"),
+    (node(spool={"file_slots": -1}), "spool.file_slots", "out of range 0..100000"),
 ]
 
 

@@ -274,3 +274,31 @@ def test_the_file_tier_keeps_order_and_loses_only_what_it_counts(tmp_path_factor
     assert left == sorted(left) and len(left) <= sp.capacity and not set(left) & stored
     assert set(made[-sp.slots:]) <= set(left) | stored
     assert len(set(made) - stored - set(left)) <= sp.dropped
+
+
+def test_the_link_fits_the_file_to_the_filesystem_and_node_json_sets_it(tmp_path):
+    import os
+
+    from support.nodeharness import sim_board
+
+    from node import config
+    from node.app import Node
+    from node.hal_sim import SimHal
+    from node.link import _fit
+
+    said = []
+    st = os.statvfs(tmp_path)
+    free = st.f_frsize * st.f_bavail
+    # Asking for more than the filesystem holds: what fits (32 kB kept), said once.
+    assert _fit(str(tmp_path / "s.bin"), 1000, 10**12, said.append) == (free - 32768) // 1000
+    assert len(said) == 1 and "room for" in said[0]
+    assert _fit(str(tmp_path / "s.bin"), 1000, 10, said.append) == 10 and len(said) == 1
+    assert _fit("/proc/nowhere/s.bin", 1000, 10, said.append) == 0  # can't tell: RAM only
+    path = str(tmp_path / "mine.bin")
+    cfg = config.merge(sim_board(), {"node": "sp-9", "spool": {"slots": 6, "file": path,
+                                                                "file_slots": 40}})
+    sp = Node(cfg, SimHal(cfg), say=said.append).link.spool
+    assert (sp.slots, sp.fslots, sp.file, sp.capacity) == (6, 40, path, 46)
+    cfg = config.merge(sim_board(), {"node": "sp-9", "spool": {"file": ""}})
+    sp = Node(cfg, SimHal(cfg), say=said.append).link.spool
+    assert sp.file is None and sp.capacity == sp.slots  # RAM only
