@@ -216,6 +216,8 @@ class Link:
             sp.rewind()  # the hub is there and missed some: all again, oldest first
         else:
             kind, data = sp.peek_at(sp.tail)  # the hub is away: one probe
+            if not kind:
+                return  # its file failed: the spool dropped (and counted) those frames
             try:
                 sp.mark_at(sp.tail, self._write(kind, data))
             except OSError as e:
