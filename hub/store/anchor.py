@@ -25,6 +25,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
+from becomingone.files import write_atomic
 from becomingone.store import eventlog
 from becomingone.store.checks import StoreError
 from becomingone.store.eventlog import LogCheck, Signed
@@ -92,14 +93,8 @@ def read_head(path: str) -> Signed | None:
 
 def write_head(path: str, signed: Signed) -> None:
     """Replace the head file atomically (a crash leaves the old or the new one)."""
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"seq": signed.seq, "hash": signed.hash, "mac": signed.mac}, f)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"seq": signed.seq, "hash": signed.hash,
+                                    "mac": signed.mac}) + "\n")
 
 
 def sign(key: bytes, seq: int, h: str) -> Signed:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from becomingone.errors import BecomingOneError
+from becomingone.files import write_atomic
 from kairos import wire
 from kairos.mac import AUTH, KEY_MIN, Mac, key_from_hex
 
@@ -92,18 +93,10 @@ def write_keys(path: str | Path, keys: dict[str, str]) -> None:
     reader sees the old file or the new one, and its mode is 0600 from the
     first byte."""
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     body = HEADER + "".join(f"{n} {k}\n" for n, k in sorted(keys.items()))
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)  # (an existing temp file keeps its mode through O_CREAT)
-        os.replace(tmp, p)
+        write_atomic(p, body)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise KeysError(f"{p}: cannot write: {e.strerror or e}") from None
 
 
@@ -246,13 +239,8 @@ def write_node_json(path: str | Path, node: str, key: str) -> dict:
     cfg["node"], cfg["key"] = node, key
     if isinstance(cfg.get("mqtt"), dict):
         cfg["mqtt"]["user"], cfg["mqtt"]["password"] = node, mqtt_password(key)
-    tmp = p.with_name(f".{p.name}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(cfg, f, indent=1)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, p)
+        write_atomic(p, json.dumps(cfg, indent=1))
     except OSError as e:
         raise KeysError(f"{p}: cannot write: {e.strerror or e}") from None
     return cfg

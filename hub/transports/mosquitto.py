@@ -27,6 +27,7 @@ import os
 import secrets
 from pathlib import Path
 
+from becomingone.files import write_atomic
 from becomingone.transports.keys import KeysError, mqtt_password
 
 NODE_KINDS = ("hello", "report", "event", "pong", "ack", "status")  # what a node publishes
@@ -57,15 +58,6 @@ def acl_text(prefix: str, nodes: list[str], hub_user: str, reads: list[str],
     return "\n".join(out) + "\n"
 
 
-def _write(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 # The broker settings the hub's delivery promise depends on (docs/hub.md,
 # "What the delivery promise depends on"; docs/mosquitto.conf has them too,
 # with what each is for): sessions and queues kept across a restart, a queue
@@ -92,22 +84,24 @@ def write_broker_config(out: str | Path, keys: dict[str, str], *, prefix: str = 
         if not hub_password:
             hub_password = secrets.token_hex(16)
             files["login"] = d / "hub-login.toml"
-            _write(files["login"], "# The hub's broker login (becomingone broker-config): "
-                   "put these under [mqtt] in hub.toml.\n[mqtt]\n"
-                   f'username = "{hub_user}"\npassword = "{hub_password}"\n', 0o600)
+            write_atomic(files["login"], "# The hub's broker login (becomingone broker-config): "
+                         "put these under [mqtt] in hub.toml.\n[mqtt]\n"
+                         f'username = "{hub_user}"\npassword = "{hub_password}"\n')
         lines = [password_line(hub_user, hub_password)]
         lines += [password_line(n, mqtt_password(k)) for n, k in sorted(keys.items())]
-        _write(files["passwd"], "\n".join(lines) + "\n", 0o600)
-        _write(files["acl"], acl_text(prefix, sorted(keys), hub_user, sorted(set(reads or ())),
-                                      sorted(set(writes or ()))), 0o644)
-        _write(files["conf"], "# BecomingONE broker (becomingone broker-config): logins and ACLs."
-               f"\n# Run: mosquitto -c {files['conf'].resolve()}\n"
-               "# The delivery settings: docs/hub.md, \"What the delivery promise depends on\".\n"
-               f"listener {listener}\nallow_anonymous false\n"
-               f"password_file {files['passwd'].resolve()}\n"
-               f"acl_file {files['acl'].resolve()}\n"
-               + "".join(line + "\n" for line in DELIVERY)
-               + f"persistence_location {d.resolve()}/\n", 0o644)
+        write_atomic(files["passwd"], "\n".join(lines) + "\n")
+        acl = acl_text(prefix, sorted(keys), hub_user, sorted(set(reads or ())),
+                       sorted(set(writes or ())))
+        write_atomic(files["acl"], acl, 0o644)
+        conf = ("# BecomingONE broker (becomingone broker-config): logins and ACLs."
+                f"\n# Run: mosquitto -c {files['conf'].resolve()}\n"
+                "# The delivery settings: docs/hub.md, \"What the delivery promise depends on\".\n"
+                f"listener {listener}\nallow_anonymous false\n"
+                f"password_file {files['passwd'].resolve()}\n"
+                f"acl_file {files['acl'].resolve()}\n"
+                + "".join(line + "\n" for line in DELIVERY)
+                + f"persistence_location {d.resolve()}/\n")
+        write_atomic(files["conf"], conf, 0o644)
     except OSError as e:
         raise KeysError(f"{d}: cannot write the broker config: {e.strerror or e}") from None
     return files
